@@ -1,0 +1,17 @@
+"""Test settings: the development defaults, with the few overrides tests need."""
+
+import os
+
+# Tests run with the embedded development secrets unless the environment sets them.
+os.environ.setdefault("DEBUG", "true")
+os.environ.setdefault(
+    "KEYSHOP_VAR_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "test")
+)
+
+from config.settings import *  # noqa: F403
+
+# Fast hashing: test users' passwords need no protection.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405

@@ -1,0 +1,3 @@
+from shop.models.catalogue import Category, Platform, Product, Region
+
+__all__ = ["Category", "Platform", "Product", "Region"]
