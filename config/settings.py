@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "shop",
     "fulfillment",
     "compliance",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -182,12 +183,13 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
@@ -220,3 +222,44 @@ KEYSHOP_CURRENCIES = ["EUR", "USD", "CNY"]
 KEYSHOP_PAGE_SIZE = env.int("KEYSHOP_PAGE_SIZE", default=24)
 # Hooks: lower apps ask, higher apps answer (see docs/architecture.md).
 KEYSHOP_STOCK_PROVIDER = "fulfillment.stock.VaultStockProvider"
+
+# Stripe. Without STRIPE_SECRET_KEY in DEBUG, the shop talks to a local
+# localstripe server over HTTP through the same client code as real Stripe.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_USES_LOCALSTRIPE = DEBUG and not STRIPE_SECRET_KEY
+if STRIPE_USES_LOCALSTRIPE:
+    STRIPE_SECRET_KEY = "sk_test_localstripe"  # noqa: S105 - the fake server accepts any test key
+    STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="pk_test_localstripe")
+    STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="http://127.0.0.1:8420").rstrip("/")
+    STRIPE_JS_URL = f"{STRIPE_API_BASE}/js.stripe.com/v3/"
+else:
+    STRIPE_SECRET_KEY = _dev_secret("STRIPE_SECRET_KEY")
+    STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="") or _dev_secret(
+        "STRIPE_PUBLISHABLE_KEY"
+    )
+    STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # empty: Stripe's own servers
+    STRIPE_JS_URL = "https://js.stripe.com/v3/"
+STRIPE_WEBHOOK_SECRET = _dev_secret("STRIPE_WEBHOOK_SECRET")
+# Webhook signatures older than this many seconds are refused (Stripe's default).
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+# card by default; add alipay and wechat_pay where the Stripe account has them.
+STRIPE_PAYMENT_METHOD_TYPES = env.list("STRIPE_PAYMENT_METHOD_TYPES", default=["card"])
+
+# Code vault (fulfillment.vault). VAULT_KEYS is JSON or VAULT_KEYS_FILE a path to
+# JSON: {"current": "<key id>", "keys": {"<key id>": "<base64 of 32 bytes>", ...}}.
+# In DEBUG a key ring is generated once in var/secrets/. BLIND_INDEX_KEY keys the
+# HMAC that lets codes be de-duplicated and looked up without decryption.
+VAULT_KEYS = env.str("VAULT_KEYS", default="")
+VAULT_KEYS_FILE = env.str(
+    "VAULT_KEYS_FILE", default="" if not DEBUG else str(VAR_DIR / "secrets" / "vault_keys.json")
+)
+if not DEBUG and not (VAULT_KEYS or VAULT_KEYS_FILE):
+    raise ImproperlyConfigured(
+        "VAULT_KEYS (or VAULT_KEYS_FILE) is not set: the code vault has no key ring."
+    )
+BLIND_INDEX_KEY = _dev_secret("BLIND_INDEX_KEY")
+# Keys the hash of buyers' IP addresses (kept only hashed, for fraud screening).
+PII_HASH_KEY = _dev_secret("PII_HASH_KEY")
+# In development serve static files straight from the finders, no collectstatic needed.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG

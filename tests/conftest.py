@@ -1,0 +1,24 @@
+import os
+import shutil
+
+import pytest
+from django.db import connection
+
+# In CI (and wherever KEYSHOP_REQUIRE_SERVICES is set) a test that needs a real
+# service fails when it is missing; elsewhere it is skipped with the reason.
+REQUIRE_SERVICES = bool(os.environ.get("KEYSHOP_REQUIRE_SERVICES") or os.environ.get("CI"))
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _missing(reason: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (required here: KEYSHOP_REQUIRE_SERVICES or CI is set)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _services_for_markers(request):
+    if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        _missing("needs PostgreSQL: set DATABASE_URL=postgres://...")
+    if request.node.get_closest_marker("browser") and not shutil.which(CHROMIUM):
+        _missing(f"needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)")
