@@ -15,3 +15,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+# Tasks run inline unless a test starts a real worker (tests/e2e does).
+CELERY_TASK_ALWAYS_EAGER = True
+# A fixed vault key ring and hash keys: tests never touch the developer's var/secrets.
+VAULT_KEYS = '{"current": "t1", "keys": {"t1": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}}'
+VAULT_KEYS_FILE = ""
+BLIND_INDEX_KEY = "test-blind-index-key"
+PII_HASH_KEY = "test-pii-hash-key"
