@@ -263,3 +263,17 @@ PII_HASH_KEY = _dev_secret("PII_HASH_KEY")
 # In development serve static files straight from the finders, no collectstatic needed.
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# Checkout. The terms version is recorded with each order; bump it when the terms change.
+KEYSHOP_TERMS_VERSION = env.str("KEYSHOP_TERMS_VERSION", default="2026-11")
+KEYSHOP_RESERVATION_MINUTES = env.int("KEYSHOP_RESERVATION_MINUTES", default=15)
+# "Find my order": at most this many requests per hour per IP address and per email.
+KEYSHOP_LOOKUP_LIMIT_PER_HOUR = env.int("KEYSHOP_LOOKUP_LIMIT_PER_HOUR", default=5)
+# Stripe event types handled by higher apps: type -> dotted path of a function
+# taking the recorded StripeEvent and returning a short outcome (see shop.services.webhooks).
+KEYSHOP_STRIPE_EVENT_HANDLERS: dict[str, str] = {}
+
+CELERY_BEAT_SCHEDULE["orders-expire-reservations"] = {
+    "task": "shop.tasks.orders_expire_reservations_task",
+    "schedule": 60.0,
+}

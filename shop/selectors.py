@@ -1,5 +1,7 @@
 """Reads for the storefront. Each runs a fixed number of queries whatever the catalogue size."""
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -7,7 +9,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 
 from core.errors import NotFound
-from shop.models import Category, Product
+from shop.models import Category, Order, OrderAccess, Product
 from shop.stock import stock_provider
 
 
@@ -72,3 +74,30 @@ def product_get(*, slug: str) -> ProductCard:
     except Product.DoesNotExist:
         raise NotFound() from None
     return _with_stock([product])[0]
+
+
+def access_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def order_get_for_access(*, number: str, token: str) -> Order:
+    """The order behind a secret link, or NotFound; the same answer for a wrong number or token.
+
+    The token's hash is compared with each of the order's link hashes in constant time.
+    """
+    token_hash = access_token_hash(token)
+    order = Order.objects.filter(number=number).prefetch_related("lines__product").first()
+    stored = OrderAccess.objects.filter(order=order).values_list("token_hash", flat=True)
+    matched = False
+    for candidate in stored if order else ["0" * 64]:
+        matched |= hmac.compare_digest(candidate, token_hash)
+    if order is None or not matched:
+        raise NotFound()
+    return order
+
+
+def order_find(*, email: str, number: str) -> Order | None:
+    order = Order.objects.filter(number=number.strip().upper()).first()
+    if order and hmac.compare_digest(order.email.lower(), email.strip().lower()):
+        return order
+    return None

@@ -22,3 +22,10 @@ def _services_for_markers(request):
         _missing("needs PostgreSQL: set DATABASE_URL=postgres://...")
     if request.node.get_closest_marker("browser") and not shutil.which(CHROMIUM):
         _missing(f"needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    from django.core.cache import cache
+
+    cache.clear()

@@ -4,6 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from shop import selectors
+from shop.forms import CheckoutForm
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -25,7 +26,9 @@ def category_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    return render(request, "shop/product.html", {"card": selectors.product_get(slug=slug)})
+    card = selectors.product_get(slug=slug)
+    form = CheckoutForm(product=card.product, initial={"quantity": card.product.min_per_order})
+    return render(request, "shop/product.html", {"card": card, "form": form})
 
 
 def search(request: HttpRequest) -> HttpResponse:

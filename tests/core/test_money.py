@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 import pytest
+from django.utils import translation
 
 from core.money import CurrencyMismatch, Money
 
@@ -24,6 +25,7 @@ def test_money_parses_major_units_exactly():
         Money.from_major("1.005", "EUR")
 
 
+@translation.override("en")
 def test_money_formats_for_people():
     assert Money(123456, "EUR").format() == "€1,234.56 EUR"
     assert Money(-5, "USD").format() == "-$0.05 USD"

@@ -24,3 +24,17 @@ class ProductFactory(factory.django.DjangoModelFactory):
     price_minor = 1999
     currency = "EUR"
     max_per_order = 5
+
+
+def stock_product(product: Product, available: int) -> Product:
+    """Give a product sellable units: the vault's counter only, no codes behind it."""
+    from fulfillment.models import StockLevel
+
+    StockLevel.objects.update_or_create(product=product, defaults={"codes_available": available})
+    return product
+
+
+def stock_of(product: Product) -> int:
+    from fulfillment.models import StockLevel
+
+    return StockLevel.objects.get(product=product).sellable

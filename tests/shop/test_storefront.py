@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 def _catalogue(size: int):
     category = CategoryFactory(slug="games")
     products = ProductFactory.create_batch(size, category=category, is_featured=True)
-    StockLevel.objects.bulk_create(StockLevel(product=p, available=3) for p in products)
+    StockLevel.objects.bulk_create(StockLevel(product=p, codes_available=3) for p in products)
     return category, products
 
 
@@ -45,7 +45,7 @@ def test_pages_run_the_same_queries_with_3_and_300_products(client, page):
 
 def test_product_page_shows_price_and_live_stock(client):
     product = ProductFactory(name="Star Voyager", price_minor=4999, currency="USD")
-    StockLevel.objects.create(product=product, available=7)
+    StockLevel.objects.create(product=product, codes_available=7)
 
     response = client.get(product.get_absolute_url())
 

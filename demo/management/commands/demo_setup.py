@@ -38,7 +38,7 @@ class Command(BaseCommand):
                     "description": description,
                 },
             )
-            StockLevel.objects.get_or_create(product=product, defaults={"available": 25})
+            StockLevel.objects.get_or_create(product=product, defaults={"codes_available": 25})
         password = self._staff_password()
         self.stdout.write(self.style.SUCCESS(f"Demo data loaded: {len(PRODUCTS)} products."))
         self.stdout.write(f"Staff login: {settings.SITE_URL}/staff/  user '{DEMO_STAFF_USERNAME}'  password '{password}'")
