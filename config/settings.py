@@ -213,7 +213,8 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # The Stripe SDK logs every request at INFO.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "stripe": {"level": "WARNING"}},
 }
 
 # --- Keyshop ---------------------------------------------------------------
@@ -277,3 +278,19 @@ CELERY_BEAT_SCHEDULE["orders-expire-reservations"] = {
     "task": "shop.tasks.orders_expire_reservations_task",
     "schedule": 60.0,
 }
+KEYSHOP_DELIVERED_CODES = "fulfillment.reveal.VaultDeliveredCodes"
+# Delivery: re-queue a paid order not delivered after this long; alert staff after the longer one.
+KEYSHOP_DELIVERY_RETRY_AFTER_SECONDS = env.int("KEYSHOP_DELIVERY_RETRY_AFTER_SECONDS", default=120)
+KEYSHOP_DELIVERY_ALERT_AFTER_SECONDS = env.int("KEYSHOP_DELIVERY_ALERT_AFTER_SECONDS", default=900)
+# Refund orders still waiting for stock after this many hours.
+KEYSHOP_AWAITING_STOCK_REFUND_HOURS = env.int("KEYSHOP_AWAITING_STOCK_REFUND_HOURS", default=24)
+# Put the codes themselves in the delivery email (off: the email carries only the order link).
+KEYSHOP_EMAIL_INCLUDES_CODES = env.bool("KEYSHOP_EMAIL_INCLUDES_CODES", default=False)
+
+# Batches and imports (fulfillment.services.batches / .imports).
+# Dotted paths of functions check(batch, actor) -> None, run before a batch becomes
+# sellable; each may refuse by raising a KeyshopError. Higher apps add theirs
+# (compliance: supplier approved, four eyes).
+KEYSHOP_BATCH_RELEASE_CHECKS: list[str] = []
+# The largest supplier code file accepted, in bytes.
+KEYSHOP_IMPORT_MAX_BYTES = env.int("KEYSHOP_IMPORT_MAX_BYTES", default=200 * 1024 * 1024)

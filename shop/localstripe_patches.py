@@ -123,10 +123,10 @@ def app_build(*, store_path: Path) -> web.Application:
     _refunds_patch()
     _extra_routes_rebind()
 
-    from localstripe.server import app
+    from localstripe.server import app, save_store_middleware
 
     # After authentication, before the store is saved (see localstripe.server).
-    app.middlewares.insert(2, idempotency_middleware)
+    app.middlewares.insert(app.middlewares.index(save_store_middleware), idempotency_middleware)
     return app
 
 

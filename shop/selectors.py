@@ -9,7 +9,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 
 from core.errors import NotFound
-from shop.models import Category, Order, OrderAccess, Product
+from shop.models import Category, Order, OrderAccess, OrderStatus, Product
 from shop.stock import stock_provider
 
 
@@ -74,6 +74,14 @@ def product_get(*, slug: str) -> ProductCard:
     except Product.DoesNotExist:
         raise NotFound() from None
     return _with_stock([product])[0]
+
+
+# Statuses in which the buyer may see the codes delivered to them.
+ORDER_STATUSES_WITH_CODES = {
+    OrderStatus.DELIVERED,
+    OrderStatus.PARTIALLY_REFUNDED,
+    OrderStatus.DISPUTED,
+}
 
 
 def access_token_hash(token: str) -> str:

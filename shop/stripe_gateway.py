@@ -32,7 +32,8 @@ class PaymentGatewayError(KeyshopError):
     """Stripe refused a request in a way that retrying will not fix (a bug or misconfiguration).
 
     ``stripe_code`` is Stripe's error code when it gave one (for example
-    ``payment_intent_unexpected_state`` or ``charge_already_refunded``).
+    ``payment_intent_unexpected_state`` or ``charge_already_refunded``) and
+    ``stripe_message`` its explanation, meant for developers and logs, not buyers.
     """
 
     code = "payment_gateway_error"
@@ -40,9 +41,16 @@ class PaymentGatewayError(KeyshopError):
     http_status = 502
     retryable = False
 
-    def __init__(self, message: str | None = None, *, stripe_code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        stripe_code: str | None = None,
+        stripe_message: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.stripe_code = stripe_code
+        self.stripe_message = stripe_message
 
 
 class PaymentDeclined(PaymentGatewayError):
@@ -64,7 +72,7 @@ class PaymentDeclined(PaymentGatewayError):
         decline_code: str | None = None,
         payment_intent_id: str | None = None,
     ) -> None:
-        super().__init__(message, stripe_code=stripe_code)
+        super().__init__(message, stripe_code=stripe_code, stripe_message=message)
         self.decline_code = decline_code
         self.payment_intent_id = payment_intent_id
 
@@ -165,7 +173,9 @@ def _stripe_errors_translated() -> Iterator[None]:
         # APIError is any 5xx (or an unexpected status): Stripe's side, worth retrying.
         raise PaymentGatewayUnavailable() from error
     except stripe.StripeError as error:
-        raise PaymentGatewayError(error.user_message or None, stripe_code=error.code) from error
+        raise PaymentGatewayError(
+            stripe_code=error.code, stripe_message=error.user_message
+        ) from error
 
 
 def _error_body(error: stripe.StripeError) -> Mapping[str, Any]:

@@ -4,6 +4,8 @@ import shutil
 import pytest
 from django.db import connection
 
+from tests.support.localstripe import localstripe_server  # noqa: F401  (session fixture)
+
 # In CI (and wherever KEYSHOP_REQUIRE_SERVICES is set) a test that needs a real
 # service fails when it is missing; elsewhere it is skipped with the reason.
 REQUIRE_SERVICES = bool(os.environ.get("KEYSHOP_REQUIRE_SERVICES") or os.environ.get("CI"))

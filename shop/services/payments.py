@@ -17,7 +17,7 @@ from core.money import Money
 from shop import stripe_gateway
 from shop.models import Order, OrderEvent, OrderStatus, Payment, PaymentStatus
 from shop.services.orders import order_mark_paid, order_release_unpaid
-from shop.stripe_gateway import PaymentDeclined, PaymentIntentInfo
+from shop.stripe_gateway import PaymentDeclined, PaymentGatewayError, PaymentIntentInfo
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,11 @@ def payment_pay_with_card(*, order: Order, card_token: str, return_url: str) -> 
         Payment.objects.filter(pk=payment.pk).update(last_error=declined.message[:500])
         OrderEvent.objects.create(order=order, kind="payment_declined", note=declined.message)
         raise
+    except PaymentGatewayError as error:
+        if error.stripe_code != "payment_intent_unexpected_state":
+            raise
+        # A second submit after the payment already went through: report what Stripe has.
+        intent = stripe_gateway.payment_intent_retrieve(payment.stripe_payment_intent_id)
     payment_apply_intent(intent=intent, source="card form")
     return intent
 

@@ -5,11 +5,14 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
 
+from core.errors import NotFound
 from core.privacy import pii_hash
 from core.ratelimit import rate_limit_exceeded
 from shop import selectors
+from shop.delivered_codes import delivered_codes
 from shop.forms import OrderLookupForm
 from shop.tasks import order_email_link_task
 
@@ -17,7 +20,36 @@ from shop.tasks import order_email_link_task
 @require_GET
 def order_detail(request: HttpRequest, number: str, token: str) -> HttpResponse:
     order = selectors.order_get_for_access(number=number, token=token)
-    return render(request, "shop/order.html", {"order": order, "token": token})
+    codes_ready = order.status in selectors.ORDER_STATUSES_WITH_CODES
+    return render(
+        request, "shop/order.html", {"order": order, "token": token, "codes_ready": codes_ready}
+    )
+
+
+def _reveal(request: HttpRequest, number: str, token: str):
+    order = selectors.order_get_for_access(number=number, token=token)
+    if order.status not in selectors.ORDER_STATUSES_WITH_CODES:
+        raise NotFound()
+    ip_hash = pii_hash(request.META.get("REMOTE_ADDR", ""))
+    return order, delivered_codes().reveal(order, ip_hash=ip_hash)
+
+
+@never_cache
+@require_POST
+def order_codes(request: HttpRequest, number: str, token: str) -> HttpResponse:
+    """Shows the codes on the order page; each showing is recorded as evidence."""
+    order, codes = _reveal(request, number, token)
+    return render(request, "shop/order.html", {"order": order, "token": token, "codes": codes})
+
+
+@never_cache
+@require_GET
+def order_codes_download(request: HttpRequest, number: str, token: str) -> HttpResponse:
+    order, codes = _reveal(request, number, token)
+    body = "".join(f"{code.product_name}\t{code.code}\n" for code in codes)
+    response = HttpResponse(body, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="keyshop-{order.number}.txt"'
+    return response
 
 
 @require_GET

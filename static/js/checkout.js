@@ -49,8 +49,11 @@
   }
 
   async function payByRedirect(method) {
-    const confirm = method === "alipay" ? stripe.confirmAlipayPayment : stripe.confirmWechatPayPayment;
-    const result = await confirm.call(stripe, config.clientSecret, { return_url: config.returnUrl });
+    const result = method === "alipay"
+      ? await stripe.confirmAlipayPayment(config.clientSecret, { return_url: config.returnUrl })
+      : await stripe.confirmWechatPayPayment(config.clientSecret, {
+          payment_method_options: { wechat_pay: { client: "web" } },
+        });
     if (result && result.error) { showError(result.error.message); return; }
     window.location.assign(config.returnUrl);
   }

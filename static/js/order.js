@@ -17,3 +17,13 @@
   }
   window.setTimeout(poll, delay);
 })();
+
+// Copy buttons next to each revealed code.
+document.querySelectorAll("[data-copy]").forEach((button) => {
+  button.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(button.dataset.copy);
+      button.textContent = button.dataset.copied;
+    } catch (error) { /* clipboard refused: the code stays selectable */ }
+  });
+});

@@ -17,7 +17,7 @@ def _close_then_call(func_and_args):
 
 @pytest.fixture
 def in_processes():
-    """``in_processes(func, [args, ...], processes=N)``: results of func(*args), each in a worker process.
+    """``in_processes(func, [args, ...], processes=N)``: func(*args) for each, in worker processes.
 
     Connections are closed before forking so every process opens its own.
     """

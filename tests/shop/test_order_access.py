@@ -41,7 +41,7 @@ def test_order_page_opens_with_its_token(client, order_and_token):
 @pytest.mark.parametrize("which", ["forged token", "other order's token", "unknown number"])
 def test_a_wrong_link_finds_nothing(client, order_and_token, which):
     order, token = order_and_token
-    other, other_token = order_create(
+    _other, other_token = order_create(
         email="other@example.com",
         product=stock_product(ProductFactory(), 5),
         quantity=1,
@@ -77,7 +77,9 @@ def test_find_my_order_answers_the_same_when_nothing_matches(client, order_and_t
     order, _token = order_and_token
 
     wrong_email = client.post(
-        reverse("shop:order_lookup"), {"email": "x@example.com", "number": order.number}, follow=True
+        reverse("shop:order_lookup"),
+        {"email": "x@example.com", "number": order.number},
+        follow=True,
     )
     wrong_number = client.post(
         reverse("shop:order_lookup"), {"email": "buyer@example.com", "number": "KS-X"}, follow=True

@@ -24,7 +24,17 @@ class Command(BaseCommand):
             categories[slug], _ = Category.objects.update_or_create(
                 slug=slug, defaults={"name": name, "description": description, "position": position}
             )
-        for category, slug, name, platform, region, price, currency, featured, description in PRODUCTS:
+        for (
+            category,
+            slug,
+            name,
+            platform,
+            region,
+            price,
+            currency,
+            featured,
+            description,
+        ) in PRODUCTS:
             product, _ = Product.objects.update_or_create(
                 slug=slug,
                 defaults={
@@ -41,7 +51,10 @@ class Command(BaseCommand):
             StockLevel.objects.get_or_create(product=product, defaults={"codes_available": 25})
         password = self._staff_password()
         self.stdout.write(self.style.SUCCESS(f"Demo data loaded: {len(PRODUCTS)} products."))
-        self.stdout.write(f"Staff login: {settings.SITE_URL}/staff/  user '{DEMO_STAFF_USERNAME}'  password '{password}'")
+        self.stdout.write(
+            f"Staff login: {settings.SITE_URL}/staff/  "
+            f"user '{DEMO_STAFF_USERNAME}'  password '{password}'"
+        )
 
     def _staff_password(self) -> str:
         """One generated password, kept in var/ so a second run prints the same login."""

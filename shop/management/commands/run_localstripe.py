@@ -5,8 +5,10 @@
 The shop reaches it through the real Stripe client (``STRIPE_API_BASE``) and the
 browser loads its stand-in Stripe.js from ``<base>/js.stripe.com/v3/``. The fake is
 patched at start-up to behave like real Stripe where our flow needs it (see
-``shop.localstripe_patches``). Each run starts with an empty store, saved under
-``VAR_DIR/localstripe/``. With ``--webhook-url`` it sends webhooks, signed with
+``shop.localstripe_patches``). Each run starts with an empty store, which
+localstripe saves after every write to ``VAR_DIR/localstripe/store-<port>.pickle``
+(not its shared /tmp/localstripe.pickle) and which is deleted when the server
+stops. With ``--webhook-url`` it sends webhooks, signed with
 ``STRIPE_WEBHOOK_SECRET``, to that URL.
 """
 
@@ -68,7 +70,11 @@ class Command(BaseCommand):
                 pending.add(task)
                 task.add_done_callback(pending.discard)
 
+        async def on_cleanup(_app: web.Application) -> None:
+            store_path.unlink(missing_ok=True)  # never loaded again: each run starts empty
+
         app.on_startup.append(on_startup)
+        app.on_cleanup.append(on_cleanup)
         self.stdout.write(f"localstripe on http://{HOST}:{port} (store {store_path})")
         web.run_app(
             app,

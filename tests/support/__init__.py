@@ -1,0 +1,1 @@
+"""Helpers and fixtures shared by the test suites (import them from a conftest.py)."""
