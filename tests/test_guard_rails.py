@@ -38,4 +38,7 @@ def test_stripe_and_cryptography_are_each_imported_by_one_module():
         for package, found in importers.items():
             if re.search(rf"^\s*(import|from)\s+{package}\b", text, re.MULTILINE):
                 found.append(str(path.relative_to(ROOT)))
-    assert importers == {"stripe": ["shop/stripe_gateway.py"], "cryptography": ["fulfillment/vault.py"]}
+    assert importers == {
+        "stripe": ["shop/stripe_gateway.py"],
+        "cryptography": ["fulfillment/vault.py"],
+    }
