@@ -55,6 +55,10 @@ class RejectReason(models.TextChoices):
     TOO_LONG = "too_long", _("The code is longer than this product's codes.")
     PATTERN = "pattern", _("The code does not match this product's code format.")
     DUPLICATE_IN_FILE = "duplicate_in_file", _("The code repeats an earlier line of this file.")
+    # Set by the importer, which compares with the codes already stored; the
+    # parser itself never touches the database.
+    DUPLICATE_IN_STOCK = "duplicate_in_stock", _("The code is already in the vault.")
+    DUPLICATE_SOLD = "duplicate_sold", _("The code was already sold.")
 
 
 @dataclass(frozen=True)

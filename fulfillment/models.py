@@ -140,6 +140,30 @@ class BatchRejection(models.Model):
         return f"line {self.line_no}: {self.reason}"
 
 
+class BatchEvent(models.Model):
+    """Append-only history of a batch: every status change, who made it and why."""
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="events")
+    created_at = models.DateTimeField(_("at"), auto_now_add=True)
+    # Blank on the event that records the batch's creation.
+    from_status = models.CharField(
+        _("from"), max_length=16, choices=BatchStatus.choices, blank=True
+    )
+    to_status = models.CharField(_("to"), max_length=16, choices=BatchStatus.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    note = models.TextField(_("note"), blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = _("batch event")
+        verbose_name_plural = _("batch events")
+
+    def __str__(self) -> str:
+        return f"{self.batch_id}: {self.from_status or '-'} -> {self.to_status}"
+
+
 class CodeStatus(models.TextChoices):
     # Waits for its batch to be approved, or its batch is suspended.
     HELD_BACK = "held_back", _("Held back")
@@ -171,7 +195,9 @@ class Code(models.Model):
         verbose_name = _("code")
         verbose_name_plural = _("codes")
         constraints = [
-            models.UniqueConstraint(fields=["product", "blind_index"], name="code_unique_per_product"),
+            models.UniqueConstraint(
+                fields=["product", "blind_index"], name="code_unique_per_product"
+            ),
             models.CheckConstraint(
                 condition=Q(order_line__isnull=True)
                 | Q(status__in=["delivered", "revoked", "defective"]),

@@ -15,3 +15,17 @@ def vault_settings(settings):
     settings.VAULT_KEYS_FILE = ""
     settings.BLIND_INDEX_KEY = "test-blind-index-key"
     return settings
+
+
+@pytest.fixture(autouse=True)
+def private_media(settings, tmp_path):
+    """Uploaded code files go to a fresh folder, never the developer's var/."""
+    settings.MEDIA_ROOT = tmp_path / "private"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def no_release_checks(settings):
+    """Fulfillment alone: higher apps' release checks (compliance) are tested with those apps."""
+    settings.KEYSHOP_BATCH_RELEASE_CHECKS = []
+    return settings

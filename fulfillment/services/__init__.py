@@ -1,0 +1,1 @@
+"""Writes of the fulfillment app, one module per subject (batches, imports, ...)."""
