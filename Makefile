@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DEMO_PORT ?= 8000
+LOCALSTRIPE_PORT ?= 8420
 
 .PHONY: demo test
 
@@ -17,6 +18,8 @@ $(INSTALLED): pyproject.toml constraints.txt
 demo: export DEBUG := true
 demo: export DEMO_PORT := $(DEMO_PORT)
 demo: export SITE_URL := http://127.0.0.1:$(DEMO_PORT)
+demo: export LOCALSTRIPE_PORT := $(LOCALSTRIPE_PORT)
+demo: export STRIPE_API_BASE := http://127.0.0.1:$(LOCALSTRIPE_PORT)
 demo: export PATH := $(CURDIR)/$(BIN):$(PATH)
 demo: $(INSTALLED)
 	python manage.py migrate --noinput

@@ -22,3 +22,7 @@ VAULT_KEYS = '{"current": "t1", "keys": {"t1": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYX
 VAULT_KEYS_FILE = ""
 BLIND_INDEX_KEY = "test-blind-index-key"
 PII_HASH_KEY = "test-pii-hash-key"
+# A file, not memory, for the SQLite test database, so a real Celery worker
+# process started by the browser tests sees the same data.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from shop.delivered_codes import delivered_codes
 from shop.models import Order, OrderEvent
 from shop.services.orders import order_access_link_create
 
@@ -29,8 +30,16 @@ def order_link(order: Order, token: str) -> str:
 
 def order_email_link(*, order_id: int, kind: str) -> None:
     order = Order.objects.get(pk=order_id)
+    # Codes travel by email only when the operator chose so; showing them is a reveal.
+    codes = (
+        delivered_codes().reveal(order, ip_hash="")
+        if kind == "delivered" and settings.KEYSHOP_EMAIL_INCLUDES_CODES
+        else []
+    )
     with translation.override(order.language):
         link = order_link(order, order_access_link_create(order=order))
-        body = render_to_string(f"shop/email/order_{kind}.txt", {"order": order, "link": link})
+        body = render_to_string(
+            f"shop/email/order_{kind}.txt", {"order": order, "link": link, "codes": codes}
+        )
         send_mail(SUBJECTS[kind](order), body, None, [order.email])
     OrderEvent.objects.create(order=order, kind=f"email_{kind}")

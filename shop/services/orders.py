@@ -2,6 +2,8 @@
 
 import logging
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -9,10 +11,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.audit import audit_record
 from core.errors import IllegalTransition, InvalidInput, OutOfStock
 from shop.models import Order, OrderAccess, OrderEvent, OrderLine, OrderStatus, Product
 from shop.selectors import access_token_hash
-from shop.signals import order_paid
+from shop.signals import order_paid, order_status_changed
 from shop.stock import stock_provider
 from shop.tasks import order_email_link_task
 
@@ -55,6 +58,15 @@ def _quantities(order: Order) -> dict[int, int]:
     return {line.product_id: line.quantity for line in order.lines.all()}
 
 
+@dataclass(frozen=True)
+class LineSpec:
+    """One line of a new order, its unit price already settled by the caller."""
+
+    product: Product
+    quantity: int
+    unit_price_minor: int
+
+
 @transaction.atomic
 def order_create(
     *, email: str, product: Product, quantity: int, terms_version: str, language: str
@@ -72,25 +84,68 @@ def order_create(
         )
     if terms_version != settings.KEYSHOP_TERMS_VERSION:
         raise InvalidInput(_("The terms have changed; please read and accept them again."))
-    if not stock_provider().reserve({product.pk: quantity}):
+    order = order_create_for_lines(
+        email=email,
+        lines=[LineSpec(product=product, quantity=quantity, unit_price_minor=product.price_minor)],
+        terms_version=terms_version,
+        terms_accepted_at=timezone.now(),
+        language=language,
+    )
+    return order, order_access_link_create(order=order)
+
+
+@transaction.atomic
+def order_create_for_lines(
+    *,
+    email: str,
+    lines: Sequence[LineSpec],
+    terms_version: str,
+    terms_accepted_at: datetime,
+    language: str,
+    reseller_id: int | None = None,
+) -> Order:
+    """Create an order for several lines, holding their stock all or none (OutOfStock).
+
+    The caller has checked who may buy what and settled each unit price (the
+    storefront: the product's price; the reseller API: the reseller's). Every line
+    must be in one currency and name a different product. No link token is made.
+    """
+    if not lines:
+        raise InvalidInput(_("An order needs at least one line."))
+    currencies = {line.product.currency for line in lines}
+    if len(currencies) != 1:
+        raise InvalidInput(_("All the products of one order must be sold in one currency."))
+    quantities = {line.product.pk: line.quantity for line in lines}
+    if len(quantities) != len(lines):
+        raise InvalidInput(_("Each product may appear only once in an order."))
+    if any(line.quantity < 1 or line.unit_price_minor < 1 for line in lines):
+        raise InvalidInput(_("Each line needs a quantity and a price of at least 1."))
+    if not stock_provider().reserve(quantities):
         raise OutOfStock()
     now = timezone.now()
     order = Order.objects.create(
         number=_new_order_number(),
         email=email,
-        currency=product.currency,
-        total_minor=product.price_minor * quantity,
+        currency=currencies.pop(),
+        total_minor=sum(line.unit_price_minor * line.quantity for line in lines),
         terms_version=terms_version,
-        terms_accepted_at=now,
+        terms_accepted_at=terms_accepted_at,
         language=language,
         holds_reservation=True,
         reserved_until=now + timedelta(minutes=settings.KEYSHOP_RESERVATION_MINUTES),
+        reseller_id=reseller_id,
     )
-    OrderLine.objects.create(
-        order=order, product=product, quantity=quantity, unit_price_minor=product.price_minor
+    OrderLine.objects.bulk_create(
+        OrderLine(
+            order=order,
+            product=line.product,
+            quantity=line.quantity,
+            unit_price_minor=line.unit_price_minor,
+        )
+        for line in lines
     )
     OrderEvent.objects.create(order=order, to_status=order.status, kind="created")
-    return order, order_access_link_create(order=order)
+    return order
 
 
 def _timestamp_fields(order: Order, to_status: str, now: datetime) -> list[str]:
@@ -135,10 +190,26 @@ def order_transition(
         note=note,
         actor=actor,
     )
+    audit_record(
+        action="order.transition",
+        obj_type="shop.order",
+        obj_id=order.pk,
+        actor=actor,
+        reason=note,
+        data={"from": from_status, "to": to_status, "kind": kind or "status_changed"},
+    )
+    order_pk = order.pk
+    # send_robust: a receiver that raises is logged and never breaks the caller after commit.
+    transaction.on_commit(
+        lambda: order_status_changed.send_robust(
+            sender=Order, order_id=order_pk, from_status=from_status, to_status=to_status
+        )
+    )
     return order, True
 
 
-def _release_hold(order: Order) -> None:
+def release_hold(order: Order) -> None:
+    """Give back the stock an order holds, once (the flag is cleared in the same transaction)."""
     if order.holds_reservation:
         stock_provider().release(_quantities(order))
         order.holds_reservation = False
@@ -150,7 +221,7 @@ def order_release_unpaid(*, order_id: int, to_status: str, note: str = "") -> Or
     """Expire or cancel an unpaid order and give its held stock back, once."""
     order, moved = order_transition(order_id=order_id, to_status=to_status, note=note)
     if moved:
-        _release_hold(order)
+        release_hold(order)
     return order
 
 

@@ -16,12 +16,18 @@ from core.errors import Conflict
 from core.money import Money
 from shop import stripe_gateway
 from shop.models import Order, OrderEvent, OrderStatus, Payment, PaymentStatus
-from shop.services.orders import order_mark_paid, order_release_unpaid
+from shop.services.orders import (
+    order_mark_paid,
+    order_release_unpaid,
+    order_transition,
+    release_hold,
+)
 from shop.stripe_gateway import PaymentDeclined, PaymentGatewayError, PaymentIntentInfo
 
 logger = logging.getLogger(__name__)
 
 PAYABLE_STATUSES = {OrderStatus.AWAITING_PAYMENT, OrderStatus.EXPIRED}
+REFUNDABLE_UNDELIVERED = {OrderStatus.PAID, OrderStatus.HELD, OrderStatus.AWAITING_STOCK}
 
 
 def payment_start(*, order: Order) -> Payment:
@@ -148,3 +154,29 @@ def _payment_update(payment: Payment, **fields: str) -> None:
     for name, value in fields.items():
         setattr(payment, name, value)
     payment.save(update_fields=[*fields, "updated_at"])
+
+
+def payment_refund_full(*, order_id: int, reason: str) -> Order:
+    """Refund an undelivered order in full through Stripe, release its hold, mark it refunded.
+
+    The Stripe call carries an idempotency key from the order id, so a retry after a
+    crash refunds once. Only for orders whose codes never left (paid, held, awaiting stock).
+    """
+    order = Order.objects.select_related("payment").get(pk=order_id)
+    if order.status == OrderStatus.REFUNDED:
+        return order
+    if order.status not in REFUNDABLE_UNDELIVERED:
+        raise Conflict(_("Only an order whose codes were not delivered can be refunded here."))
+    stripe_gateway.refund_create(
+        payment_intent_id=order.payment.stripe_payment_intent_id,
+        amount_minor=None,
+        idempotency_key=f"keyshop-order-{order.pk}-refund-full",
+        reason="requested_by_customer",
+    )
+    with transaction.atomic():
+        order, moved = order_transition(
+            order_id=order.pk, to_status=OrderStatus.REFUNDED, kind="refunded", note=reason
+        )
+        if moved:
+            release_hold(order)
+    return order

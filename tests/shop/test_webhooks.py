@@ -72,7 +72,8 @@ def test_signed_succeeded_event_marks_the_order_paid(post_event, order_with_paym
 
     order_with_payment.refresh_from_db()
     assert response.status_code == 200
-    assert order_with_payment.status == "paid"
+    assert order_with_payment.paid_at is not None
+    assert order_with_payment.events.filter(kind="paid", to_status="paid").count() == 1
     assert Payment.objects.get().status == "succeeded"
     assert StripeEvent.objects.get().outcome == "applied"
 
