@@ -31,3 +31,23 @@ def _fresh_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture
+def otp_admin_client(admin_user):
+    """A client signed in to the admin as a superuser verified by a second factor.
+
+    The admin admits only staff verified by a confirmed OTP device (config/urls.py),
+    so pytest-django's ``admin_client`` reaches nothing but the login page there.
+    """
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.create(user=admin_user, name="test", confirmed=True)
+    client = Client()
+    client.force_login(admin_user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client

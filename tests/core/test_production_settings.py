@@ -47,7 +47,7 @@ def test_check_deploy_is_clean_with_production_settings():
 @pytest.mark.parametrize(
     "missing",
     ["SECRET_KEY", "ALLOWED_HOSTS", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "VAULT_KEYS",
-     "BLIND_INDEX_KEY", "PII_HASH_KEY"],
+     "BLIND_INDEX_KEY", "PII_HASH_KEY", "AUDIT_HMAC_KEY"],
 )  # fmt: skip
 def test_start_up_refuses_without_each_secret_and_names_it(missing):
     env = {key: value for key, value in PRODUCTION.items() if key != missing}

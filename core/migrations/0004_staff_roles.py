@@ -1,0 +1,34 @@
+"""Create the staff role groups from the table in core.roles.
+
+Permissions are normally created after all migrations have run, so they are
+created here first for the apps migrated so far. Apps migrated later get their
+permissions into the roles with ``manage.py staff_roles_sync``.
+"""
+
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+
+
+def staff_roles_create(apps, schema_editor):
+    from core.roles import roles_apply
+
+    for app_config in apps.get_app_configs():
+        # create_permissions skips app configs without a models module, which the
+        # migration's historical app configs never have.
+        models_module = getattr(app_config, "models_module", None)
+        app_config.models_module = models_module or True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = models_module
+    roles_apply(apps=apps)
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("core", "0003_auditentry_protect"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("contenttypes", "0002_remove_content_type_name"),
+        ("otp_totp", "0003_add_timestamps"),
+        ("otp_static", "0003_add_timestamps"),
+    ]
+
+    operations = [migrations.RunPython(staff_roles_create, migrations.RunPython.noop)]
