@@ -158,3 +158,6 @@ class StripeEventAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+from shop import admin_resellers  # noqa: E402, F401  (reseller screens, registered on import)

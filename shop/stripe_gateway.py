@@ -195,20 +195,26 @@ def _options(idempotency_key: str) -> stripe.RequestOptions:
 
 def payment_intent_create(
     *,
-    order_id: int,
+    order_id: int | None = None,
     amount_minor: int,
     currency: str,
     idempotency_key: str,
     description: str,
     payment_method_types: list[str] | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> PaymentIntentInfo:
-    """Create the order's PaymentIntent; ``payment_method_types`` defaults to the setting."""
+    """Create a PaymentIntent for an order (``order_id`` goes into its metadata) or, with
+    ``metadata`` of the caller's, for something else; ``payment_method_types`` defaults to
+    the setting."""
     params: dict[str, Any] = {
         "amount": amount_minor,
         "currency": currency.lower(),
         "payment_method_types": list(payment_method_types or settings.STRIPE_PAYMENT_METHOD_TYPES),
         "description": description,
-        "metadata": {"order_id": str(order_id)},
+        "metadata": {
+            **(metadata or {}),
+            **({"order_id": str(order_id)} if order_id is not None else {}),
+        },
     }
     with _stripe_errors_translated():
         intent = _client().v1.payment_intents.create(

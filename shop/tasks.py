@@ -31,3 +31,36 @@ def order_email_link_task(order_id: int, kind: str) -> None:
     from shop.services.emails import order_email_link
 
     order_email_link(order_id=order_id, kind=kind)
+
+
+# --- resellers ----------------------------------------------------------------
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=10)
+def reseller_webhooks_announce_task(order_id: int, to_status: str) -> int:
+    from shop.services.reseller_webhooks import order_status_announce
+
+    return order_status_announce(order_id=order_id, to_status=to_status)
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def reseller_webhook_delivery_attempt_task(delivery_id: int) -> str:
+    # HTTP failures are not retried here: the delivery records them and the beat
+    # task below sends it again when its backoff is over.
+    from shop.services.reseller_webhooks import webhook_delivery_attempt
+
+    return webhook_delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task
+def reseller_webhooks_send_due_task() -> int:
+    from shop.services.reseller_webhooks import webhook_deliveries_send_due
+
+    return webhook_deliveries_send_due()
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=10)
+def reseller_order_refund_settle_task(order_id: int) -> None:
+    from shop.services.resellers import reseller_order_refund_settle
+
+    reseller_order_refund_settle(order_id=order_id)

@@ -44,6 +44,15 @@ class Order(TimeStampedModel):
     reserved_until = models.DateTimeField(_("reserved until"), null=True, blank=True)
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    # Set for orders placed through the reseller API (paid from the reseller's balance).
+    reseller = models.ForeignKey(
+        "shop.Reseller",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders",
+        verbose_name=_("reseller"),
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -30,6 +30,8 @@ def order_link(order: Order, token: str) -> str:
 
 def order_email_link(*, order_id: int, kind: str) -> None:
     order = Order.objects.get(pk=order_id)
+    if order.reseller_id is not None:
+        return  # resellers are told by signed webhooks, not one email per order
     # Codes travel by email only when the operator chose so; showing them is a reveal.
     codes = (
         delivered_codes().reveal(order, ip_hash="")

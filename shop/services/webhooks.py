@@ -19,6 +19,7 @@ from django.utils.module_loading import import_string
 from shop import stripe_gateway
 from shop.models import StripeEvent
 from shop.services.payments import payment_apply_intent
+from shop.services.resellers import balance_top_up_apply_intent, is_top_up_intent
 from shop.tasks import stripe_event_process_task
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,9 @@ def _handler_for(event_type: str) -> Callable[[StripeEvent], str] | None:
 
 def _handle_payment_intent(event: StripeEvent) -> str:
     intent = stripe_gateway.payment_intent_from_dict(event.payload["object"])
+    if is_top_up_intent(event.payload["object"]):
+        top_up = balance_top_up_apply_intent(intent=intent, source=f"webhook {event.type}")
+        return "top-up applied" if top_up else "not our top-up"
     payment = payment_apply_intent(intent=intent, source=f"webhook {event.type}")
     return "applied" if payment else "not our payment"
 

@@ -1,6 +1,7 @@
 """Checkout and payment pages. Thin: forms validate, services decide."""
 
 import json
+import logging
 
 from django.conf import settings
 from django.contrib import messages
@@ -12,12 +13,16 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import KeyshopError
+from core.privacy import pii_hash
 from shop import selectors
 from shop.forms import CheckoutForm
 from shop.models import Order, OrderStatus
 from shop.services import orders as order_services
 from shop.services import payments as payment_services
+from shop.signals import order_created
 from shop.stripe_gateway import PaymentDeclined
+
+logger = logging.getLogger(__name__)
 
 
 def _order_url(name: str, order: Order, token: str) -> str:
@@ -40,8 +45,19 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
         except KeyshopError as error:
             form.add_error(None, error.message)
         else:
+            _order_created_send(request, order)
             return redirect(_order_url("order_pay", order, token))
     return render(request, "shop/product.html", {"card": card, "form": form}, status=400)
+
+
+def _order_created_send(request: HttpRequest, order: Order) -> None:
+    """Hand the buyer's IP address, hashed, to whoever screens orders (shop.signals)."""
+    ip_hash = pii_hash(request.META.get("REMOTE_ADDR", ""))
+    for receiver, result in order_created.send_robust(
+        sender=Order, order_id=order.pk, ip_hash=ip_hash
+    ):
+        if isinstance(result, Exception):
+            logger.error("order_created receiver %r failed: %r", receiver, result)
 
 
 @require_GET

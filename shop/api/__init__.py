@@ -1,0 +1,1 @@
+"""The reseller API (Django REST framework) under /api/v1/; see docs/api.md."""

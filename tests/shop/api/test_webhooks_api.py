@@ -1,0 +1,298 @@
+"""Webhooks to resellers, sent for real to a receiver on 127.0.0.1."""
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+from shop.models import (
+    ResellerWebhookDelivery,
+    ResellerWebhookEndpoint,
+    WebhookEventType,
+)
+from shop.services.orders import order_create, order_mark_paid
+from shop.services.reseller_webhooks import (
+    _retry_delay,
+    webhook_deliveries_send_due,
+    webhook_delivery_attempt,
+)
+from tests.fulfillment.factories import codes_stock
+from tests.shop.api.factories import fund
+from tests.shop.factories import ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+ENDPOINTS = reverse("api:webhook_endpoints")
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 that records requests and answers the given statuses."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = statuses
+        self.requests: list[dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append({"headers": dict(self.headers), "body": body})
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/keyshop-hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    made: list[Receiver] = []
+
+    def start(statuses=()):
+        made.append(Receiver(list(statuses)))
+        return made[-1]
+
+    yield start
+    for r in made:
+        r.close()
+
+
+def _register(api, url, event_types=("order.delivered", "order.refunded")) -> dict:
+    response = api.post(ENDPOINTS, {"url": url, "event_types": list(event_types)}, format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def _deliver_an_order(api, reseller, capture) -> str:
+    product = ProductFactory(price_minor=700)
+    codes_stock(product, 1)
+    fund(reseller, 700)
+    with capture(execute=True):
+        response = api.post(
+            reverse("api:orders"),
+            {"lines": [{"product_id": product.pk, "quantity": 1}], "reference": "ref-9"},
+            format="json",
+            headers={"Idempotency-Key": "hooked"},
+        )
+    return response.json()["number"]
+
+
+def _verify(secret: str, request: dict) -> dict:
+    """Check the signature as a reseller's receiver does; returns the event."""
+    fields = dict(part.split("=", 1) for part in request["headers"]["Keyshop-Signature"].split(","))
+    signed = f"{fields['t']}.".encode() + request["body"]
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(expected, fields["v1"])
+    assert abs(time.time() - int(fields["t"])) < 300
+    return json.loads(request["body"])
+
+
+def test_a_delivered_order_is_announced_signed_and_retried_after_a_failure(
+    api, reseller, receiver, django_capture_on_commit_callbacks
+):
+    hook = receiver(statuses=[500, 200])
+    endpoint = _register(api, hook.url)
+
+    number = _deliver_an_order(api, reseller, django_capture_on_commit_callbacks)
+    delivery = ResellerWebhookDelivery.objects.get()
+    after_failure = (delivery.status, delivery.attempts, delivery.last_status_code)
+    retry_in = delivery.next_attempt_at - timezone.now()
+    # Time passes: the retry is due and the beat task sends it.
+    ResellerWebhookDelivery.objects.update(next_attempt_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        queued = webhook_deliveries_send_due()
+    delivery.refresh_from_db()
+
+    assert after_failure == ("pending", 1, 500)
+    assert timedelta(seconds=20) < retry_in <= timedelta(seconds=30)
+    assert queued == 1
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("succeeded", 2, 200)
+    assert len(hook.requests) == 2
+    first, second = (_verify(endpoint["secret"], r) for r in hook.requests)
+    assert first == second  # a retry is the same event
+    assert first["id"] == str(delivery.event_id)
+    assert first["type"] == "order.delivered"
+    assert first["data"]["order"]["number"] == number
+    assert first["data"]["order"]["status"] == "delivered"
+    assert first["data"]["order"]["reference"] == "ref-9"
+    assert hook.requests[0]["headers"]["Keyshop-Event-Id"] == first["id"]
+    assert b"TEST-" not in hook.requests[0]["body"]  # never a code in a webhook
+    assert reseller.contact_email.encode() not in hook.requests[0]["body"]
+
+
+def test_the_delivery_log_shows_every_attempt_and_a_replay_sends_the_same_event(
+    api, reseller, receiver, django_capture_on_commit_callbacks
+):
+    hook = receiver(statuses=[503])
+    endpoint = _register(api, hook.url)
+    _deliver_an_order(api, reseller, django_capture_on_commit_callbacks)
+    delivery = ResellerWebhookDelivery.objects.get()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        replayed = api.post(
+            reverse("api:webhook_delivery_replay", kwargs={"delivery_id": delivery.pk})
+        )
+    log = api.get(reverse("api:webhook_delivery", kwargs={"delivery_id": delivery.pk})).json()
+    listed = api.get(ENDPOINTS).json()["results"]
+
+    assert replayed.status_code == 202
+    assert log["status"] == "succeeded"
+    assert [(a["number"], a["status_code"]) for a in log["attempt_log"]] == [(1, 503), (2, 200)]
+    assert log["attempt_log"][0]["error"] == "HTTP 503"
+    events = [_verify(endpoint["secret"], r)["id"] for r in hook.requests]
+    assert events == [str(delivery.event_id)] * 2
+    assert "secret" not in listed[0]
+
+
+def test_a_delivery_that_keeps_failing_gives_up_after_its_day(api, reseller, receiver):
+    hook = receiver(statuses=[500] * 5)
+    _register(api, hook.url)
+    endpoint = ResellerWebhookEndpoint.objects.get()
+    delivery = ResellerWebhookDelivery.objects.create(
+        endpoint=endpoint,
+        event_type=WebhookEventType.ORDER_DELIVERED,
+        source="test",
+        payload={"id": "evt"},
+        next_attempt_at=timezone.now(),
+        expires_at=timezone.now() + timedelta(seconds=10),
+    )
+
+    status = webhook_delivery_attempt(delivery_id=delivery.pk)
+
+    delivery.refresh_from_db()
+    assert status == "failed"
+    assert (delivery.attempts, delivery.next_attempt_at) == (1, None)
+
+
+def test_retries_back_off_exponentially_for_a_day():
+    delays = [_retry_delay(n).total_seconds() for n in range(1, 10)]
+    day = timedelta(hours=settings.KEYSHOP_RESELLER_WEBHOOK_RETRY_HOURS).total_seconds()
+    attempts, elapsed = 1, 0.0
+    while elapsed + _retry_delay(attempts).total_seconds() <= day:
+        elapsed += _retry_delay(attempts).total_seconds()
+        attempts += 1
+
+    assert delays == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
+    assert 25 <= attempts <= 40
+
+
+def test_a_delivery_not_due_or_already_sent_is_not_sent_again(api, reseller, receiver):
+    hook = receiver()
+    _register(api, hook.url)
+    delivery = ResellerWebhookDelivery.objects.create(
+        endpoint=ResellerWebhookEndpoint.objects.get(),
+        event_type=WebhookEventType.ORDER_DELIVERED,
+        source="test",
+        payload={"id": "evt"},
+        next_attempt_at=timezone.now() + timedelta(minutes=5),
+        expires_at=timezone.now() + timedelta(days=1),
+    )
+
+    not_due = webhook_delivery_attempt(delivery_id=delivery.pk)
+    ResellerWebhookDelivery.objects.update(next_attempt_at=timezone.now())
+    sent = webhook_delivery_attempt(delivery_id=delivery.pk)
+    again = webhook_delivery_attempt(delivery_id=delivery.pk)
+
+    assert (not_due, sent, again) == ("pending", "succeeded", "succeeded")
+    assert len(hook.requests) == 1
+
+
+def test_only_subscribed_endpoints_and_reseller_orders_are_announced(
+    api, reseller, receiver, django_capture_on_commit_callbacks
+):
+    hook = receiver()
+    _register(api, hook.url, event_types=["order.refunded"])
+    _deliver_an_order(api, reseller, django_capture_on_commit_callbacks)
+    product = ProductFactory()
+    codes_stock(product, 1)
+    buyer_order, _token = order_create(
+        email="buyer@example.com",
+        product=product,
+        quantity=1,
+        terms_version=settings.KEYSHOP_TERMS_VERSION,
+        language="en",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        order_mark_paid(order_id=buyer_order.pk)
+
+    buyer_order.refresh_from_db()
+    assert buyer_order.status == "delivered"
+    assert ResellerWebhookDelivery.objects.count() == 0
+    assert hook.requests == []
+
+
+def test_private_and_plain_http_addresses_are_refused_outside_development(api, settings):
+    settings.KEYSHOP_RESELLER_WEBHOOK_ALLOW_HTTP = False
+    settings.KEYSHOP_RESELLER_WEBHOOK_ALLOW_PRIVATE_HOSTS = False
+    refused = [
+        "http://hooks.example/keyshop",
+        "https://10.0.0.7/keyshop",
+        "https://127.0.0.1/keyshop",
+        "https://[::1]/keyshop",
+        "https://user:pw@hooks.example/keyshop",
+    ]
+
+    answers = [
+        api.post(ENDPOINTS, {"url": url, "event_types": ["order.delivered"]}, format="json")
+        for url in refused
+    ]
+
+    assert [a.status_code for a in answers] == [400] * len(refused)
+    assert ResellerWebhookEndpoint.objects.count() == 0
+
+
+def test_a_name_that_resolves_to_a_private_address_is_refused_when_sending(
+    api, reseller, receiver, settings
+):
+    hook = receiver()
+    port = hook.server.server_address[1]
+    _register(api, f"http://localhost:{port}/keyshop-hook")
+    settings.KEYSHOP_RESELLER_WEBHOOK_ALLOW_PRIVATE_HOSTS = False
+    delivery = ResellerWebhookDelivery.objects.create(
+        endpoint=ResellerWebhookEndpoint.objects.get(),
+        event_type=WebhookEventType.ORDER_DELIVERED,
+        source="test",
+        payload={"id": "evt"},
+        next_attempt_at=timezone.now(),
+        expires_at=timezone.now() + timedelta(days=1),
+    )
+
+    webhook_delivery_attempt(delivery_id=delivery.pk)
+
+    delivery.refresh_from_db()
+    assert delivery.last_error == "refused: the host has a private address"
+    assert hook.requests == []
+
+
+def test_endpoints_can_be_changed_and_deleted(api):
+    created = _register(api, "https://hooks.example/a")
+    url = reverse("api:webhook_endpoint", kwargs={"endpoint_id": created["id"]})
+
+    changed = api.patch(url, {"is_active": False, "event_types": ["code.revoked"]}, format="json")
+    deleted = api.delete(url)
+
+    assert changed.status_code == 200
+    assert (changed.json()["is_active"], changed.json()["event_types"]) == (
+        False,
+        ["code.revoked"],
+    )
+    assert deleted.status_code == 204
+    assert ResellerWebhookEndpoint.objects.count() == 0
