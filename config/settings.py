@@ -64,6 +64,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "rest_framework",
     "drf_spectacular",
     "core",
@@ -81,6 +84,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.middleware.KeyshopErrorMiddleware",
@@ -167,7 +171,8 @@ SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# The shop is HTTPS-only with HSTS on subdomains, so it qualifies for the preload list.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
@@ -294,3 +299,108 @@ KEYSHOP_EMAIL_INCLUDES_CODES = env.bool("KEYSHOP_EMAIL_INCLUDES_CODES", default=
 KEYSHOP_BATCH_RELEASE_CHECKS: list[str] = []
 # The largest supplier code file accepted, in bytes.
 KEYSHOP_IMPORT_MAX_BYTES = env.int("KEYSHOP_IMPORT_MAX_BYTES", default=200 * 1024 * 1024)
+CELERY_BEAT_SCHEDULE["deliveries-reconcile"] = {
+    "task": "fulfillment.tasks.deliveries_reconcile_task",
+    "schedule": 60.0,
+}
+
+# Audit log and staff sign-in (core.audit, core.roles; docs/architecture.md, "Audit and staff").
+# Keys the HMAC of the audit chain, so someone with only database access cannot
+# recompute the hashes after altering an entry. Keep it for good: entries sealed
+# under another key no longer verify.
+AUDIT_HMAC_KEY = _dev_secret("AUDIT_HMAC_KEY")
+# Seals new audit entries (gives them their place in the chain) every few seconds.
+CELERY_BEAT_SCHEDULE["audit-seal"] = {"task": "core.tasks.audit_seal_task", "schedule": 5.0}
+# The name authenticator apps show for a staff member's TOTP entry.
+OTP_TOTP_ISSUER = "Keyshop"
+
+# Reseller API (shop.api, docs/api.md): /api/v1/, its schema and a reference page
+# served from drf-spectacular-sidecar (no CDN).
+INSTALLED_APPS += ["drf_spectacular_sidecar"]
+REST_FRAMEWORK["EXCEPTION_HANDLER"] = "shop.api.errors.api_exception_handler"
+SPECTACULAR_SETTINGS.update(
+    {
+        "DESCRIPTION": "Prices, stock, orders paid from a prepaid balance, and signed webhooks "
+        "for Keyshop resellers. See docs/api.md.",
+        "SCHEMA_PATH_PREFIX": r"/api/v1",
+        "SERVE_INCLUDE_SCHEMA": False,
+        "COMPONENT_SPLIT_REQUEST": True,
+        "SWAGGER_UI_DIST": "SIDECAR",
+        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+        "ENUM_NAME_OVERRIDES": {
+            "OrderStatusEnum": "shop.models.OrderStatus",
+            "TopUpStatusEnum": "shop.models.TopUpStatus",
+            "WebhookDeliveryStatusEnum": "shop.models.WebhookDeliveryStatus",
+            "WebhookEventTypeEnum": "shop.models.WebhookEventType",
+            "LedgerKindEnum": "shop.models.LedgerKind",
+            "ApiScopeEnum": "shop.models.ApiScope",
+        },
+    }
+)
+# Requests per API key, and reseller applications per IP address ("N/second|minute|hour|day").
+KEYSHOP_RESELLER_API_RATE = env.str("KEYSHOP_RESELLER_API_RATE", default="120/min")
+KEYSHOP_RESELLER_APPLICATION_RATE = env.str("KEYSHOP_RESELLER_APPLICATION_RATE", default="5/hour")
+# The reseller terms version recorded with each application; bump it when they change.
+KEYSHOP_RESELLER_TERMS_VERSION = env.str("KEYSHOP_RESELLER_TERMS_VERSION", default="2026-11")
+KEYSHOP_RESELLER_MAX_QUANTITY_PER_LINE = env.int(
+    "KEYSHOP_RESELLER_MAX_QUANTITY_PER_LINE", default=100
+)
+# Balance top-ups through Stripe, in minor units of the chosen currency.
+KEYSHOP_RESELLER_TOP_UP_MIN_MINOR = env.int("KEYSHOP_RESELLER_TOP_UP_MIN_MINOR", default=1000)
+KEYSHOP_RESELLER_TOP_UP_MAX_MINOR = env.int("KEYSHOP_RESELLER_TOP_UP_MAX_MINOR", default=1_000_000)
+# Webhooks to resellers: retried with exponential backoff (base, doubling, at most
+# an hour apart) for this many hours after the event; each attempt waits this long.
+KEYSHOP_RESELLER_WEBHOOK_RETRY_HOURS = env.int("KEYSHOP_RESELLER_WEBHOOK_RETRY_HOURS", default=24)
+KEYSHOP_RESELLER_WEBHOOK_RETRY_BASE_SECONDS = env.int(
+    "KEYSHOP_RESELLER_WEBHOOK_RETRY_BASE_SECONDS", default=30
+)
+KEYSHOP_RESELLER_WEBHOOK_TIMEOUT_SECONDS = env.int(
+    "KEYSHOP_RESELLER_WEBHOOK_TIMEOUT_SECONDS", default=10
+)
+# Plain http and private or loopback addresses are for development only.
+KEYSHOP_RESELLER_WEBHOOK_ALLOW_HTTP = env.bool("KEYSHOP_RESELLER_WEBHOOK_ALLOW_HTTP", default=DEBUG)
+KEYSHOP_RESELLER_WEBHOOK_ALLOW_PRIVATE_HOSTS = env.bool(
+    "KEYSHOP_RESELLER_WEBHOOK_ALLOW_PRIVATE_HOSTS", default=DEBUG
+)
+CELERY_BEAT_SCHEDULE["reseller-webhooks-send-due"] = {
+    "task": "shop.tasks.reseller_webhooks_send_due_task",
+    "schedule": 60.0,
+}
+
+# Compliance (docs/architecture.md, "Compliance"; docs/privacy.md).
+# Batches become sellable only past these checks (fulfillment.services.batches).
+KEYSHOP_BATCH_RELEASE_CHECKS += [
+    "compliance.release_checks.supplier_approved",
+    "compliance.release_checks.provenance_complete",
+    "compliance.release_checks.four_eyes",
+]
+# Asked about each paid order before delivery (fulfillment.services.delivery): fraud screening.
+KEYSHOP_DELIVERY_GATE = "compliance.services.screening.delivery_gate"
+# Screening score at or above which a paid order is held for review, or refused and refunded.
+KEYSHOP_SCREENING_HOLD_SCORE = env.int("KEYSHOP_SCREENING_HOLD_SCORE", default=50)
+KEYSHOP_SCREENING_REFUSE_SCORE = env.int("KEYSHOP_SCREENING_REFUSE_SCORE", default=100)
+KEYSHOP_STRIPE_EVENT_HANDLERS["review.closed"] = "compliance.services.reviews.stripe_review_closed"
+# A held order waiting longer than this is shown as overdue in the review queue.
+KEYSHOP_REVIEW_SLA_MINUTES = env.int("KEYSHOP_REVIEW_SLA_MINUTES", default=240)
+# Hashed IP addresses are erased after this many days (docs/privacy.md).
+KEYSHOP_PII_RETENTION_DAYS = env.int("KEYSHOP_PII_RETENTION_DAYS", default=90)
+# The largest supplier document (registration, authorisation) accepted, in bytes.
+KEYSHOP_SUPPLIER_DOCUMENT_MAX_BYTES = env.int(
+    "KEYSHOP_SUPPLIER_DOCUMENT_MAX_BYTES", default=20 * 1024 * 1024
+)
+CELERY_BEAT_SCHEDULE["suppliers-expire-authorisations"] = {
+    "task": "compliance.tasks.suppliers_expire_authorisations_task",
+    "schedule": 24 * 60 * 60.0,
+}
+CELERY_BEAT_SCHEDULE["pii-retention-purge"] = {
+    "task": "compliance.tasks.pii_retention_purge_task",
+    "schedule": 24 * 60 * 60.0,
+}
+CELERY_BEAT_SCHEDULE["order-reviews-refusing-requeue"] = {
+    "task": "compliance.tasks.order_reviews_refusing_requeue_task",
+    "schedule": 10 * 60.0,
+}
+CELERY_BEAT_SCHEDULE["orders-awaiting-stock-refund"] = {
+    "task": "fulfillment.tasks.orders_awaiting_stock_refund_task",
+    "schedule": 15 * 60.0,
+}

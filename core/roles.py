@@ -40,6 +40,7 @@ ROLES: dict[str, list[str]] = {
         "fulfillment.view_batchevent",
         "fulfillment.view_batchrejection",
         "compliance.view_suppliervetting",
+        "compliance.add_suppliervetting",
         "compliance.change_suppliervetting",
         "compliance.vet_supplier",
         "compliance.view_suppliervettingevent",
@@ -47,6 +48,7 @@ ROLES: dict[str, list[str]] = {
         "compliance.add_supplierdocument",
         "compliance.download_supplierdocument",
         "compliance.view_batchprovenance",
+        "compliance.change_batchprovenance",
         "compliance.approve_batch",
         "compliance.export_provenance",
         "compliance.view_batchcheck",
@@ -86,6 +88,10 @@ ROLES: dict[str, list[str]] = {
         "fulfillment.change_coderule",
         "fulfillment.view_stocklevel",
         "fulfillment.change_stocklevel",  # the low-stock threshold
+        # The importer records where a batch came from; a compliance officer approves it.
+        "compliance.view_batchprovenance",
+        "compliance.add_batchprovenance",
+        "compliance.change_batchprovenance",
         "shop.view_product",
         *_ALERTS,
     ],

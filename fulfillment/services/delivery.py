@@ -33,6 +33,7 @@ from shop.tasks import order_email_link_task
 logger = logging.getLogger(__name__)
 
 DELIVERABLE = {OrderStatus.PAID, OrderStatus.DELIVERING, OrderStatus.AWAITING_STOCK}
+GATED = {OrderStatus.PAID, OrderStatus.AWAITING_STOCK}
 
 
 class _Shortage(Exception):
@@ -69,10 +70,11 @@ def _allocate_line(line: OrderLine, now: datetime) -> int:
 # The delivery gate, KEYSHOP_DELIVERY_GATE: the dotted path of a function
 # gate(order) -> bool, or empty for none. Defined here, implemented by a higher app
 # (compliance: fraud screening), named in settings so fulfillment never imports it.
-# It is asked about an order in status paid before any code is allocated, in a
-# transaction of its own with the order locked (so what it records stays even if
-# the allocation after it rolls back), and must give the same answer if asked again
-# while the order is still paid. True: deliver. False: the gate has moved the order
+# It is asked about an order in status paid or awaiting stock (a payment that came
+# after the hold expired waits for stock without passing through paid's delivery)
+# before any code is allocated, in a transaction of its own with the order locked
+# (so what it records stays even if the allocation after it rolls back), and must
+# give the same answer if asked again. True: deliver. False: the gate has moved the order
 # itself (held for review, or refunded) and nothing is allocated.
 @transaction.atomic
 def _delivery_gate_stops(order_id: int) -> str | None:
@@ -81,7 +83,7 @@ def _delivery_gate_stops(order_id: int) -> str | None:
     if not path:
         return None
     order = Order.objects.select_for_update().get(pk=order_id)
-    if order.status != OrderStatus.PAID or import_string(path)(order):
+    if order.status not in GATED or import_string(path)(order):
         return None
     order.refresh_from_db(fields=["status"])
     return order.status
@@ -175,6 +177,7 @@ def deliveries_reconcile(*, now: datetime | None = None) -> int:
         Order.objects.filter(
             status=OrderStatus.DELIVERED,
             delivered_at__range=(now - timedelta(days=1), now - retry_after),
+            reseller__isnull=True,  # resellers get webhooks, not emails
         )
         .exclude(events__kind="email_delivered")
         .values_list("pk", flat=True)

@@ -1,6 +1,7 @@
 """Production start-up, run in a fresh process with a production-like environment."""
 
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +19,9 @@ PRODUCTION = {
     "STRIPE_SECRET_KEY": "sk_live_example",
     "STRIPE_PUBLISHABLE_KEY": "pk_live_example",
     "STRIPE_WEBHOOK_SECRET": "whsec_example",
-    "VAULT_KEYS": '{"current": "k1", "keys": {"k1": "%s"}}' % base64.b64encode(bytes(32)).decode(),
+    "VAULT_KEYS": json.dumps(
+        {"current": "k1", "keys": {"k1": base64.b64encode(bytes(32)).decode()}}
+    ),
     "BLIND_INDEX_KEY": "blind-index-key-example",
     "PII_HASH_KEY": "pii-hash-key-example",
     "AUDIT_HMAC_KEY": "audit-hmac-key-example",

@@ -1,0 +1,980 @@
+"""Staff pages of the compliance app: suppliers, provenance, revocations, screening, reviews.
+
+Thin: forms validate, services decide. Each action that changes something is
+guarded by a Django permission (``compliance.vet_supplier``,
+``compliance.approve_batch``, ``compliance.export_provenance``,
+``compliance.review_order``, ``compliance.download_supplierdocument``), and no
+page shows a code (provenance exports carry a fingerprint) or an IP address.
+"""
+
+import csv
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q, QuerySet
+from django.http import FileResponse, Http404, HttpRequest, StreamingHttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from compliance import selectors
+from compliance.forms import (
+    BatchProvenanceForm,
+    BlocklistEntryAddForm,
+    NoteForm,
+    RevocationListForm,
+    SupplierDocumentForm,
+    SupplierVettingOpenForm,
+)
+from compliance.models import (
+    BatchCheck,
+    BatchProvenance,
+    BlocklistEntry,
+    BlocklistKind,
+    CheckOutcome,
+    OrderReview,
+    OrderReviewEvent,
+    ReviewStatus,
+    RevocationCase,
+    RevocationCaseStatus,
+    RevocationList,
+    ScreeningDecision,
+    ScreeningRule,
+    SupplierDocument,
+    SupplierVetting,
+    SupplierVettingEvent,
+    VettingStatus,
+)
+from compliance.models.screening import THRESHOLD_MEANING, RuleKind
+from compliance.services import provenance as provenance_services
+from compliance.services import reviews as review_services
+from compliance.services import suppliers as supplier_services
+from compliance.services.revocations import revocation_case_transition, revocation_list_import
+from compliance.services.screening import (
+    blocklist_entries_expire,
+    blocklist_entry_add,
+    reason_text,
+)
+from core.audit import audit_record
+from core.errors import KeyshopError
+
+
+class _ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _form_page(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    form: forms.Form,
+    *,
+    title: str,
+    submit_label: str,
+    intro: str = "",
+) -> TemplateResponse:
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": title,
+        "form": form,
+        "intro": intro,
+        "submit_label": submit_label,
+        "media": model_admin.media + form.media,
+    }
+    return TemplateResponse(request, "admin/compliance/form_page.html", context)
+
+
+def _with_note(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet,
+    *,
+    action: str,
+    title: str,
+    question: str,
+    submit_label: str,
+    apply: Callable[[Any, str], None],
+) -> TemplateResponse | None:
+    """An action that needs a written note: ask for it, then apply it to each selected row."""
+    form = NoteForm(request.POST if "apply" in request.POST else None)
+    if form.is_bound and form.is_valid():
+        for obj in queryset.order_by("pk"):
+            try:
+                apply(obj, form.cleaned_data["note"])
+            except KeyshopError as error:
+                model_admin.message_user(request, f"{obj}: {error.message}", messages.ERROR)
+            else:
+                model_admin.message_user(request, f"{obj}: {gettext('done')}", messages.SUCCESS)
+        return None
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": title,
+        "question": question,
+        "submit_label": submit_label,
+        "queryset": queryset,
+        "form": form,
+        "action": action,
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "admin/compliance/note_form.html", context)
+
+
+def _each(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    ids: Iterable[int],
+    do: Callable[[int], object],
+    label: Callable[[int], str],
+) -> int:
+    """Run a service per selected row, one transaction each: a refusal does not stop the rest."""
+    done = 0
+    for pk in ids:
+        try:
+            do(pk)
+        except KeyshopError as error:
+            model_admin.message_user(request, f"{label(pk)}: {error.message}", messages.ERROR)
+        else:
+            done += 1
+    if done:
+        model_admin.message_user(
+            request, gettext("%(count)d changed.") % {"count": done}, messages.SUCCESS
+        )
+    return done
+
+
+# --- Suppliers ---------------------------------------------------------------
+
+
+class SupplierDocumentInline(_ReadOnlyInline):
+    model = SupplierDocument
+    fk_name = "supplier"
+    fields = ["kind", "reference", "valid_until", "uploaded_at", "uploaded_by", "download"]
+    readonly_fields = fields
+
+    @admin.display(description=_("file"))
+    def download(self, document: SupplierDocument) -> str:
+        return _download_link(document)
+
+
+def _download_link(document: SupplierDocument) -> str:
+    url = reverse("admin:compliance_supplierdocument_download", args=[document.pk])
+    return format_html('<a href="{}">{}</a>', url, gettext("Download"))
+
+
+class SupplierVettingEventInline(_ReadOnlyInline):
+    model = SupplierVettingEvent
+    fields = ["created_at", "from_status", "to_status", "actor", "note"]
+    readonly_fields = fields
+
+
+@admin.register(SupplierVetting)
+class SupplierVettingAdmin(admin.ModelAdmin):
+    list_display = ["supplier", "status", "authorisation_valid_until", "documents", "updated_at"]
+    list_filter = ["status"]
+    list_select_related = ["supplier"]
+    search_fields = ["supplier__name"]
+    fields = ["supplier", "status", "approved_at", "authorisation_valid_until", "notes"]
+    readonly_fields = ["supplier", "status", "approved_at", "authorisation_valid_until"]
+    inlines = [SupplierVettingEventInline]
+    actions = ["start_review", "approve", "suspend", "offboard"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SupplierVetting]:
+        return super().get_queryset(request).annotate(document_count=Count("supplier__documents"))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_vet_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("compliance.vet_supplier")
+
+    @admin.display(description=_("authorisation valid until"))
+    def authorisation_valid_until(self, vetting: SupplierVetting) -> object:
+        valid_until = selectors.supplier_authorisation_valid_until(supplier_id=vetting.supplier_id)
+        return valid_until or gettext("none current")
+
+    @admin.display(description=_("documents"), ordering="document_count")
+    def documents(self, vetting: SupplierVetting) -> str:
+        url = reverse("admin:compliance_supplierdocument_changelist")
+        return format_html(
+            '<a href="{}?supplier__id__exact={}">{}</a>',
+            url,
+            vetting.supplier_id,
+            getattr(vetting, "document_count", 0),
+        )
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
+        """Vetting starts by naming an existing supplier (fulfillment keeps the supplier)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = SupplierVettingOpenForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            vetting = supplier_services.supplier_vetting_open(
+                supplier=form.cleaned_data["supplier"],
+                actor=request.user,
+                notes=form.cleaned_data["notes"],
+            )
+            return redirect("admin:compliance_suppliervetting_change", vetting.pk)
+        return _form_page(
+            self,
+            request,
+            form,
+            title=gettext("Start vetting a supplier"),
+            submit_label=gettext("Start vetting"),
+        )
+
+    def _move(self, request: HttpRequest, queryset: QuerySet, to_status: str) -> None:
+        _each(
+            self,
+            request,
+            queryset.order_by("pk").values_list("pk", flat=True),
+            lambda pk: supplier_services.supplier_vetting_transition(
+                vetting_id=pk, to_status=to_status, actor=request.user
+            ),
+            lambda pk: str(SupplierVetting.objects.get(pk=pk).supplier),
+        )
+
+    @admin.action(description=_("Start review"), permissions=["vet"])
+    def start_review(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._move(request, queryset, VettingStatus.UNDER_REVIEW)
+
+    @admin.action(description=_("Approve"), permissions=["vet"])
+    def approve(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._move(request, queryset, VettingStatus.APPROVED)
+
+    @admin.action(description=_("Suspend (takes its batches off sale)"), permissions=["vet"])
+    def suspend(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._move(request, queryset, VettingStatus.SUSPENDED)
+
+    @admin.action(description=_("Offboard (takes its batches off sale)"), permissions=["vet"])
+    def offboard(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._move(request, queryset, VettingStatus.OFFBOARDED)
+
+
+@admin.register(SupplierDocument)
+class SupplierDocumentAdmin(admin.ModelAdmin):
+    list_display = ["supplier", "kind", "reference", "valid_until", "uploaded_at", "file_link"]
+    list_filter = ["kind", "supplier"]
+    list_select_related = ["supplier"]
+    search_fields = ["supplier__name", "reference"]
+    fields = [
+        "supplier",
+        "kind",
+        "reference",
+        "valid_until",
+        "original_name",
+        "sha256",
+        "uploaded_by",
+        "uploaded_at",
+        "file_link",
+    ]
+    readonly_fields = fields
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Evidence of vetting: superseded by a newer document, never deleted.
+        return False
+
+    def get_urls(self):
+        download = path(
+            "<int:document_id>/download/",
+            self.admin_site.admin_view(self.download_view),
+            name="compliance_supplierdocument_download",
+        )
+        return [download, *super().get_urls()]
+
+    @admin.display(description=_("file"))
+    def file_link(self, document: SupplierDocument) -> str:
+        return _download_link(document)
+
+    def download_view(self, request: HttpRequest, document_id: int) -> FileResponse:
+        """The only way a supplier document leaves the server: staff with the permission."""
+        if not request.user.has_perm("compliance.download_supplierdocument"):
+            raise PermissionDenied
+        document = SupplierDocument.objects.filter(pk=document_id).first()
+        if document is None:
+            raise Http404
+        audit_record(
+            action="supplier_document.download",
+            obj_type="compliance.supplierdocument",
+            obj_id=document.pk,
+            actor=request.user,
+            data={"supplier_id": document.supplier_id},
+        )
+        return FileResponse(
+            document.file.open("rb"), as_attachment=True, filename=document.original_name
+        )
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = SupplierDocumentForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                supplier_services.supplier_document_add(
+                    supplier=form.cleaned_data["supplier"],
+                    kind=form.cleaned_data["kind"],
+                    reference=form.cleaned_data["reference"],
+                    file=form.cleaned_data["file"],
+                    valid_until=form.cleaned_data["valid_until"],
+                    actor=request.user,
+                )
+            except KeyshopError as error:
+                form.add_error(None, error.message)
+            else:
+                self.message_user(request, gettext("Document stored."), messages.SUCCESS)
+                return redirect("admin:compliance_supplierdocument_changelist")
+        return _form_page(
+            self,
+            request,
+            form,
+            title=gettext("Upload a supplier document"),
+            submit_label=gettext("Upload"),
+        )
+
+
+# --- Batches: provenance, checks, approval, export ------------------------------
+
+
+class BatchCheckInline(_ReadOnlyInline):
+    model = BatchCheck
+    fk_name = "batch"
+    fields = ["kind", "outcome", "count", "detail", "checked_at"]
+    readonly_fields = fields
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for streaming csv rows."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_lines(header: Iterable[str], rows: Iterable[tuple[object, ...]]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(header)
+    for row in rows:
+        yield writer.writerow(row)
+
+
+def provenance_csv_response(
+    request: HttpRequest, filename: str, **scope: Any
+) -> StreamingHttpResponse:
+    audit_record(
+        action="provenance.export",
+        obj_type="compliance.batchprovenance",
+        obj_id="-",
+        actor=request.user,
+        data={key: value for key, value in scope.items()},
+    )
+    response = StreamingHttpResponse(
+        _csv_lines(selectors.PROVENANCE_HEADER, selectors.provenance_rows(**scope)),
+        content_type="text/csv; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@admin.register(BatchProvenance)
+class BatchProvenanceAdmin(admin.ModelAdmin):
+    """The quarantine desk: provenance, what the checks found, approve or reject."""
+
+    form = BatchProvenanceForm
+    list_display = [
+        "batch_link",
+        "product",
+        "supplier",
+        "batch_status",
+        "imported_by",
+        "codes",
+        "warnings",
+        "complete",
+        "created_at",
+    ]
+    list_filter = ["batch__status", "batch__supplier"]
+    list_select_related = ["batch", "batch__product", "batch__supplier", "batch__imported_by"]
+    search_fields = ["invoice_reference", "batch__product__name", "batch__supplier__name"]
+    readonly_fields = [
+        "batch_link",
+        "batch_status",
+        "supplier",
+        "imported_by",
+        "file_sha256",
+        "checks",
+        "recorded_by",
+        "checks_run_at",
+    ]
+    fieldsets = [
+        (
+            _("Batch"),
+            {"fields": ["batch_link", "batch_status", "supplier", "imported_by", "file_sha256"]},
+        ),
+        (
+            _("Provenance"),
+            {
+                "fields": [
+                    "invoice_reference",
+                    "acquired_on",
+                    "unit_cost",
+                    "unit_cost_currency",
+                    "publisher_authorisation_reference",
+                    "recorded_by",
+                ]
+            },
+        ),
+        (_("Automatic checks"), {"fields": ["checks", "checks_run_at"]}),
+    ]
+    actions = ["approve", "reject", "run_checks", "export_csv"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[BatchProvenance]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                warning_count=Count(
+                    "batch__compliance_checks",
+                    filter=Q(batch__compliance_checks__outcome=CheckOutcome.WARNING),
+                )
+            )
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # created when a batch's import finishes
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_approve_batch_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("compliance.approve_batch")
+
+    def has_export_provenance_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("compliance.export_provenance")
+
+    def get_urls(self):
+        export = path(
+            "export.csv",
+            self.admin_site.admin_view(self.export_view),
+            name="compliance_provenance_export",
+        )
+        return [export, *super().get_urls()]
+
+    @admin.display(description=_("batch"), ordering="batch_id")
+    def batch_link(self, provenance: BatchProvenance) -> str:
+        url = reverse("admin:fulfillment_batch_change", args=[provenance.batch_id])
+        return format_html('<a href="{}">#{}</a>', url, provenance.batch_id)
+
+    @admin.display(description=_("product"))
+    def product(self, provenance: BatchProvenance) -> object:
+        return provenance.batch.product
+
+    @admin.display(description=_("supplier"))
+    def supplier(self, provenance: BatchProvenance) -> object:
+        return provenance.batch.supplier
+
+    @admin.display(description=_("status"))
+    def batch_status(self, provenance: BatchProvenance) -> str:
+        return provenance.batch.get_status_display()
+
+    @admin.display(description=_("imported by"))
+    def imported_by(self, provenance: BatchProvenance) -> object:
+        return provenance.batch.imported_by or "-"
+
+    @admin.display(description=_("codes"))
+    def codes(self, provenance: BatchProvenance) -> int:
+        return provenance.batch.codes_imported
+
+    @admin.display(description=_("file SHA-256"))
+    def file_sha256(self, provenance: BatchProvenance) -> str:
+        return provenance.batch.file_sha256
+
+    @admin.display(description=_("warnings"), ordering="warning_count")
+    def warnings(self, provenance: BatchProvenance) -> int:
+        return getattr(provenance, "warning_count", 0)
+
+    @admin.display(description=_("provenance complete"), boolean=True)
+    def complete(self, provenance: BatchProvenance) -> bool:
+        return not provenance.missing_fields()
+
+    @admin.display(description=_("checks"))
+    def checks(self, provenance: BatchProvenance) -> str:
+        rows = BatchCheck.objects.filter(batch_id=provenance.batch_id).order_by("kind")
+        return format_html(
+            "<table>{}</table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td><strong>{}</strong></td><td>{}</td></tr>",
+                ((c.get_kind_display(), c.get_outcome_display(), c.detail) for c in rows),
+            ),
+        )
+
+    def save_model(self, request: HttpRequest, obj: BatchProvenance, form, change: bool) -> None:
+        provenance_services.batch_provenance_record(
+            batch_id=obj.batch_id,
+            invoice_reference=form.cleaned_data["invoice_reference"],
+            acquired_on=form.cleaned_data["acquired_on"],
+            unit_cost=form.cleaned_data["unit_cost_money"],
+            publisher_authorisation_reference=form.cleaned_data[
+                "publisher_authorisation_reference"
+            ],
+            actor=request.user,
+        )
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except KeyshopError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return redirect(request.path)
+
+    @admin.action(description=_("Approve: put on sale"), permissions=["approve_batch"])
+    def approve(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _each(
+            self,
+            request,
+            queryset.order_by("batch_id").values_list("batch_id", flat=True),
+            lambda batch_id: provenance_services.batch_approve(
+                batch_id=batch_id, actor=request.user
+            ),
+            lambda batch_id: gettext("Batch #%(batch)d") % {"batch": batch_id},
+        )
+
+    @admin.action(description=_("Reject (asks why)"), permissions=["approve_batch"])
+    def reject(self, request: HttpRequest, queryset: QuerySet):
+        return _with_note(
+            self,
+            request,
+            queryset,
+            action="reject",
+            title=gettext("Reject batches"),
+            question=gettext("Their codes will never be sold. Why are they rejected?"),
+            submit_label=gettext("Reject"),
+            apply=lambda provenance, note: provenance_services.batch_reject(
+                batch_id=provenance.batch_id, actor=request.user, note=note
+            ),
+        )
+
+    @admin.action(description=_("Run the automatic checks again"), permissions=["change"])
+    def run_checks(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _each(
+            self,
+            request,
+            queryset.order_by("batch_id").values_list("batch_id", flat=True),
+            lambda batch_id: provenance_services.batch_checks_run(batch_id=batch_id),
+            lambda batch_id: gettext("Batch #%(batch)d") % {"batch": batch_id},
+        )
+
+    @admin.action(description=_("Export provenance (CSV)"), permissions=["export_provenance"])
+    def export_csv(self, request: HttpRequest, queryset: QuerySet) -> StreamingHttpResponse:
+        batch_ids = list(queryset.values_list("batch_id", flat=True))
+        return provenance_csv_response(request, "provenance-batches.csv", batch_ids=batch_ids)
+
+    def export_view(self, request: HttpRequest) -> StreamingHttpResponse:
+        """?batch=<id>, ?product=<id> or ?supplier=<id>: every code's provenance, streamed."""
+        if not request.user.has_perm("compliance.export_provenance"):
+            raise PermissionDenied
+        scope: dict[str, Any] = {}
+        for param, key in [
+            ("batch", "batch_ids"),
+            ("product", "product_id"),
+            ("supplier", "supplier_id"),
+        ]:
+            value = request.GET.get(param, "")
+            if value:
+                if not value.isdigit():
+                    raise Http404
+                scope[key] = [int(value)] if key == "batch_ids" else int(value)
+        if not scope:
+            raise Http404
+        name = "-".join(
+            f"{param}-{request.GET[param]}"
+            for param in ("batch", "product", "supplier")
+            if request.GET.get(param)
+        )
+        return provenance_csv_response(request, f"provenance-{name}.csv", **scope)
+
+
+# --- Revocation lists and cases ---------------------------------------------------
+
+
+@admin.register(RevocationList)
+class RevocationListAdmin(admin.ModelAdmin):
+    list_display = [
+        "imported_at",
+        "publisher",
+        "reference",
+        "product",
+        "codes_listed",
+        "withdrawn_available",
+        "withdrawn_held_back",
+        "delivered_matches",
+    ]
+    list_filter = ["publisher"]
+    list_select_related = ["product"]
+    search_fields = ["publisher", "reference", "product__name"]
+    readonly_fields = [
+        "product",
+        "publisher",
+        "reference",
+        "file_sha256",
+        "lines_read",
+        "codes_listed",
+        "withdrawn_available",
+        "withdrawn_held_back",
+        "delivered_matches",
+        "imported_by",
+        "imported_at",
+    ]
+    fields = readonly_fields
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
+        """The upload form: matching codes are withdrawn, sold ones open cases."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = RevocationListForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                revocation_list = revocation_list_import(
+                    product=form.cleaned_data["product"],
+                    publisher=form.cleaned_data["publisher"],
+                    reference=form.cleaned_data["reference"],
+                    file=form.cleaned_data["file"],
+                    file_format=form.cleaned_data["file_format"],
+                    actor=request.user,
+                )
+            except KeyshopError as error:
+                form.add_error("file", error.message)
+            else:
+                self.message_user(
+                    request,
+                    gettext(
+                        "%(listed)d codes listed: %(withdrawn)d withdrawn from stock, "
+                        "%(cases)d already delivered (cases opened)."
+                    )
+                    % {
+                        "listed": revocation_list.codes_listed,
+                        "withdrawn": revocation_list.withdrawn_available
+                        + revocation_list.withdrawn_held_back,
+                        "cases": revocation_list.delivered_matches,
+                    },
+                    messages.SUCCESS,
+                )
+                return redirect("admin:compliance_revocationlist_change", revocation_list.pk)
+        return _form_page(
+            self,
+            request,
+            form,
+            title=gettext("Import a revocation list"),
+            submit_label=gettext("Import"),
+            intro=gettext(
+                "One revoked code per line, or a CSV file with a “code” column. Codes in stock "
+                "are withdrawn at once; buyers of codes already delivered are told by email."
+            ),
+        )
+
+
+@admin.register(RevocationCase)
+class RevocationCaseAdmin(admin.ModelAdmin):
+    list_display = [
+        "pk",
+        "order_link",
+        "product",
+        "revocation_list",
+        "status",
+        "opened_at",
+        "buyer_notified_at",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["order", "code__product", "revocation_list"]
+    search_fields = ["order__number"]
+    fields = [
+        "order_link",
+        "product",
+        "revocation_list",
+        "status",
+        "opened_at",
+        "buyer_notified_at",
+    ]
+    readonly_fields = fields
+    actions = ["resolve"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("order"))
+    def order_link(self, case: RevocationCase) -> str:
+        url = reverse("admin:shop_order_change", args=[case.order_id])
+        return format_html('<a href="{}">{}</a>', url, case.order.number)
+
+    @admin.display(description=_("product"))
+    def product(self, case: RevocationCase) -> object:
+        return case.code.product
+
+    @admin.action(description=_("Resolve (asks how)"), permissions=["change"])
+    def resolve(self, request: HttpRequest, queryset: QuerySet):
+        return _with_note(
+            self,
+            request,
+            queryset.filter(status=RevocationCaseStatus.OPEN),
+            action="resolve",
+            title=gettext("Resolve revocation cases"),
+            question=gettext("How was each case resolved (replacement, refund, …)?"),
+            submit_label=gettext("Resolve"),
+            apply=lambda case, note: revocation_case_transition(
+                case_id=case.pk,
+                to_status=RevocationCaseStatus.RESOLVED,
+                actor=request.user,
+                note=note,
+            ),
+        )
+
+
+# --- Screening: rules, blocklist, decisions, the review queue ---------------------
+
+
+@admin.register(ScreeningRule)
+class ScreeningRuleAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "is_active", "points", "threshold", "window_hours", "meaning"]
+    list_editable = ["is_active", "points", "threshold", "window_hours"]
+    list_filter = ["is_active"]
+    fields = ["kind", "currency", "is_active", "points", "threshold", "window_hours"]
+
+    @admin.display(description=_("threshold means"))
+    def meaning(self, rule: ScreeningRule) -> str:
+        return str(THRESHOLD_MEANING.get(RuleKind(rule.kind), "-"))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # switch a rule off instead
+
+
+@admin.register(BlocklistEntry)
+class BlocklistEntryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "kind", "shown_value", "reason", "expires_at", "created_by"]
+    list_filter = ["kind"]
+    search_fields = ["value", "reason"]
+    fields = ["kind", "shown_value", "reason", "expires_at", "created_by", "created_at"]
+    readonly_fields = ["kind", "shown_value", "created_by", "created_at"]
+    actions = ["expire_now"]
+
+    @admin.display(description=_("value"))
+    def shown_value(self, entry: BlocklistEntry) -> str:
+        # An IP address is kept only as its hash, which means nothing to a person.
+        return gettext("(hashed IP address)") if entry.kind == BlocklistKind.IP else entry.value
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = BlocklistEntryAddForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                blocklist_entry_add(actor=request.user, **form.cleaned_data)
+            except KeyshopError as error:
+                form.add_error(None, error.message)
+            else:
+                return redirect("admin:compliance_blocklistentry_changelist")
+        return _form_page(
+            self,
+            request,
+            form,
+            title=gettext("Block"),
+            submit_label=gettext("Add to the blocklist"),
+        )
+
+    @admin.action(description=_("Expire now"), permissions=["change"])
+    def expire_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        count = blocklist_entries_expire(entry_ids=ids, actor=request.user)
+        self.message_user(request, gettext("%(count)d entries expired.") % {"count": count})
+
+
+def _reasons_html(reasons: list[dict[str, Any]]) -> str:
+    return format_html_join("", "<div>{}</div>", ((reason_text(r),) for r in reasons)) or "-"
+
+
+@admin.register(ScreeningDecision)
+class ScreeningDecisionAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "order", "decision", "score", "reasons_shown"]
+    list_filter = ["decision"]
+    list_select_related = ["order"]
+    search_fields = ["order__number"]
+    fields = ["order", "decision", "score", "reasons_shown", "created_at"]
+    readonly_fields = fields
+
+    @admin.display(description=_("reasons"))
+    def reasons_shown(self, decision: ScreeningDecision) -> str:
+        return _reasons_html(decision.reasons)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class OrderReviewEventInline(_ReadOnlyInline):
+    model = OrderReviewEvent
+    fields = ["created_at", "from_status", "to_status", "source", "actor", "note"]
+    readonly_fields = fields
+
+
+class PendingFirst(admin.SimpleListFilter):
+    """The queue opens on what waits for a person."""
+
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("all", gettext("All")), *ReviewStatus.choices]
+
+    def choices(self, changelist):
+        for value, label in self.lookup_choices:
+            selected = (self.value() or ReviewStatus.PENDING) == value
+            yield {
+                "selected": selected,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or ReviewStatus.PENDING
+        return queryset if value == "all" else queryset.filter(status=value)
+
+
+@admin.register(OrderReview)
+class OrderReviewAdmin(admin.ModelAdmin):
+    """The review queue: held orders, why they were held, and for how long."""
+
+    list_display = [
+        "order_link",
+        "waiting",
+        "total",
+        "score",
+        "reasons",
+        "status",
+        "closed_by",
+    ]
+    list_filter = [PendingFirst]
+    list_select_related = ["order", "order__screening", "closed_by"]
+    search_fields = ["order__number"]
+    ordering = ["held_at"]
+    fields = [
+        "order_link",
+        "status",
+        "held_at",
+        "waiting",
+        "total",
+        "score",
+        "reasons",
+        "closed_at",
+        "closed_by",
+        "note",
+        "stripe_refund_id",
+    ]
+    readonly_fields = fields
+    inlines = [OrderReviewEventInline]
+    actions = ["approve", "refuse"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Read-only pages; decisions are the actions.
+        return obj is None and super().has_change_permission(request)
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("compliance.review_order")
+
+    @admin.display(description=_("order"), ordering="order__number")
+    def order_link(self, review: OrderReview) -> str:
+        url = reverse("admin:shop_order_change", args=[review.order_id])
+        return format_html('<a href="{}">{}</a>', url, review.order.number)
+
+    @admin.display(description=_("held for"), ordering="held_at")
+    def waiting(self, review: OrderReview) -> str:
+        seconds = selectors.review_waiting_seconds(review)
+        hours, minutes = divmod(seconds // 60, 60)
+        text = gettext("%(hours)d h %(minutes)02d min") % {"hours": hours, "minutes": minutes}
+        overdue = (
+            review.status == ReviewStatus.PENDING
+            and seconds > settings.KEYSHOP_REVIEW_SLA_MINUTES * 60
+        )
+        if overdue:
+            return format_html('<strong style="color: var(--error-fg)">{} ⚠</strong>', text)
+        return text
+
+    @admin.display(description=_("total"))
+    def total(self, review: OrderReview) -> str:
+        return review.order.total.format()
+
+    def _screening(self, review: OrderReview) -> ScreeningDecision | None:
+        return getattr(review.order, "screening", None)
+
+    @admin.display(description=_("score"))
+    def score(self, review: OrderReview) -> object:
+        screening = self._screening(review)
+        return screening.score if screening else "-"
+
+    @admin.display(description=_("reasons"))
+    def reasons(self, review: OrderReview) -> str:
+        screening = self._screening(review)
+        return _reasons_html(screening.reasons) if screening else "-"
+
+    @admin.action(description=_("Approve: deliver"), permissions=["review"])
+    def approve(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _each(
+            self,
+            request,
+            queryset.order_by("order_id").values_list("order_id", flat=True),
+            lambda order_id: review_services.order_review_approve(
+                order_id=order_id, actor=request.user
+            ),
+            lambda order_id: gettext("Order %(id)d") % {"id": order_id},
+        )
+
+    @admin.action(description=_("Refuse: refund (asks why)"), permissions=["review"])
+    def refuse(self, request: HttpRequest, queryset: QuerySet):
+        return _with_note(
+            self,
+            request,
+            queryset,
+            action="refuse",
+            title=gettext("Refuse held orders"),
+            question=gettext(
+                "The payments are refunded through Stripe and no code is delivered. Why?"
+            ),
+            submit_label=gettext("Refuse and refund"),
+            apply=lambda review, note: review_services.order_review_refuse(
+                order_id=review.order_id, actor=request.user, note=note
+            ),
+        )

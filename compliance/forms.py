@@ -1,0 +1,111 @@
+"""Staff forms of the compliance admin. They validate; services decide."""
+
+from decimal import Decimal
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from compliance.models import BatchProvenance, BlocklistKind, DocumentKind
+from core.money import Money
+from fulfillment.code_import import CodeFileFormat
+from fulfillment.models import Supplier
+from shop.models import Product
+
+
+class SupplierVettingOpenForm(forms.Form):
+    supplier = forms.ModelChoiceField(
+        label=_("supplier"), queryset=Supplier.objects.filter(vetting__isnull=True)
+    )
+    notes = forms.CharField(label=_("notes"), widget=forms.Textarea, required=False)
+
+
+class SupplierDocumentForm(forms.Form):
+    supplier = forms.ModelChoiceField(label=_("supplier"), queryset=Supplier.objects.all())
+    kind = forms.ChoiceField(label=_("kind"), choices=DocumentKind.choices)
+    reference = forms.CharField(label=_("reference"), max_length=200)
+    valid_until = forms.DateField(
+        label=_("valid until"),
+        required=False,
+        help_text=_("Required for an authorisation or certificate."),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    file = forms.FileField(
+        label=_("file"), help_text=_("Kept privately; only permitted staff can download it.")
+    )
+
+
+class BatchProvenanceForm(forms.ModelForm):
+    """Staff type the unit cost as they read it (1.25); it is stored in minor units."""
+
+    unit_cost = forms.DecimalField(
+        label=_("unit cost"),
+        min_value=Decimal("0"),
+        max_digits=12,
+        decimal_places=4,
+        required=False,
+    )
+
+    class Meta:
+        model = BatchProvenance
+        fields = [
+            "invoice_reference",
+            "acquired_on",
+            "unit_cost",
+            "unit_cost_currency",
+            "publisher_authorisation_reference",
+        ]
+        widgets = {"acquired_on": forms.DateInput(attrs={"type": "date"})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.unit_cost is not None:
+            self.initial["unit_cost"] = self.instance.unit_cost.to_major()
+
+    def clean(self):
+        cleaned = super().clean()
+        amount, currency = cleaned.get("unit_cost"), cleaned.get("unit_cost_currency")
+        cleaned["unit_cost_money"] = None
+        if amount is not None:
+            if not currency:
+                self.add_error("unit_cost_currency", _("Give the currency of the unit cost."))
+            else:
+                try:
+                    cleaned["unit_cost_money"] = Money.from_major(amount, currency)
+                except ValueError:
+                    self.add_error("unit_cost", _("This currency has no such small unit."))
+        return cleaned
+
+
+class NoteForm(forms.Form):
+    """The why of a refusal or rejection, asked on an intermediate page."""
+
+    note = forms.CharField(label=_("note"), widget=forms.Textarea(attrs={"rows": 4}))
+
+
+class RevocationListForm(forms.Form):
+    product = forms.ModelChoiceField(label=_("product"), queryset=Product.objects.order_by("name"))
+    publisher = forms.CharField(label=_("publisher"), max_length=200)
+    reference = forms.CharField(label=_("list reference"), max_length=200, required=False)
+    file_format = forms.ChoiceField(
+        label=_("file format"), choices=CodeFileFormat.choices, initial=CodeFileFormat.TXT
+    )
+    file = forms.FileField(
+        label=_("file"),
+        help_text=_("UTF-8 text. Only a keyed hash of each code is kept, never the code."),
+    )
+
+
+class BlocklistEntryAddForm(forms.Form):
+    kind = forms.ChoiceField(label=_("kind"), choices=BlocklistKind.choices)
+    value = forms.CharField(
+        label=_("value"),
+        max_length=254,
+        help_text=_(
+            "An email address; a pattern such as *@example.com; an IP address (kept only "
+            "hashed); or a two-letter country code."
+        ),
+    )
+    reason = forms.CharField(label=_("reason"), widget=forms.Textarea(attrs={"rows": 3}))
+    expires_at = forms.DateTimeField(
+        label=_("expires at"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
