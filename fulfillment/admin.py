@@ -28,18 +28,24 @@ from fulfillment.models import (
     Batch,
     BatchEvent,
     BatchStatus,
+    Code,
     CodeRule,
     CodeStatus,
     StockLevel,
     Supplier,
 )
 from fulfillment.services.batches import batch_code_counts, batch_transition
+from fulfillment.services.codes import code_revoke
 from fulfillment.services.imports import (
     batch_import_progress,
     batch_import_queue,
     batch_rejection_report,
 )
-from shop.models import Product
+from fulfillment.tasks import order_deliver_task
+from shop.admin import OrderAdmin
+from shop.models import Order, Product
+from shop.selectors import ORDER_STATUSES_WITH_CODES
+from shop.tasks import order_email_link_task
 
 
 @admin.register(Supplier)
@@ -296,3 +302,81 @@ class StockLevelAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: StockLevel | None = None) -> bool:
         return False
+
+
+class CodeRevokeForm(forms.Form):
+    """The reason a staff member gives for revoking codes, carried through the admin action."""
+
+    action = forms.CharField(widget=forms.HiddenInput, initial="revoke")
+    _selected_action = forms.CharField(widget=forms.MultipleHiddenInput)
+    reason = forms.CharField(label=_("Why are these codes revoked?"), max_length=500)
+
+
+@admin.register(Code)
+class CodeAdmin(admin.ModelAdmin):
+    """Codes by status and order; never the code itself (no ciphertext, no plaintext)."""
+
+    list_display = ["pk", "product", "batch", "status", "order_number", "delivered_at"]
+    list_filter = ["status", "product"]
+    list_select_related = ["product", "batch", "order_line__order"]
+    search_fields = ["order_line__order__number"]
+    fields = ["product", "batch", "status", "key_id", "order_number", "delivered_at"]
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description=_("order"), ordering="order_line__order__number")
+    def order_number(self, code: Code) -> str:
+        return code.order_line.order.number if code.order_line_id else ""
+
+    @admin.action(description=_("Revoke selected codes"), permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Code]):
+        form = CodeRevokeForm(
+            request.POST if "reason" in request.POST else None,
+            initial={"_selected_action": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)},
+        )
+        if not form.is_valid():
+            return TemplateResponse(
+                request,
+                "admin/fulfillment/code/revoke.html",
+                {**self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
+                 "codes": queryset, "title": _("Revoke codes")},
+            )  # fmt: skip
+        for code in queryset:
+            try:
+                code_revoke(code_id=code.pk, actor=request.user, reason=form.cleaned_data["reason"])
+            except KeyshopError as error:
+                self.message_user(request, f"#{code.pk}: {error.message}", messages.ERROR)
+        return None
+
+
+admin.site.unregister(Order)
+
+
+@admin.register(Order)
+class DeliveryOrderAdmin(OrderAdmin):
+    """The shop's order admin, with the delivery actions only fulfillment can offer."""
+
+    actions = [*OrderAdmin.actions, "deliver_again", "resend_delivery_email"]
+
+    @admin.action(description=_("Run delivery again (delivers at most once)"), permissions=["view"])
+    def deliver_again(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        for order_id in queryset.values_list("pk", flat=True):
+            order_deliver_task.delay(order_id)
+        self.message_user(
+            request, _("Delivery queued for %(count)d orders.") % {"count": len(queryset)}
+        )
+
+    @admin.action(description=_("Send the delivery email again"), permissions=["view"])
+    def resend_delivery_email(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        delivered = queryset.filter(status__in=ORDER_STATUSES_WITH_CODES, reseller__isnull=True)
+        for order_id in delivered.values_list("pk", flat=True):
+            order_email_link_task.delay(order_id, "delivered")
+        self.message_user(
+            request, _("Email queued for %(count)d orders.") % {"count": len(delivered)}
+        )

@@ -25,13 +25,13 @@ from compliance.models import (
     CheckOutcome,
     RevokedCode,
 )
-from compliance.services.revocations import codes_withdraw
 from core.audit import audit_record
 from core.errors import Conflict, InvalidInput
 from core.money import Money
 from fulfillment.code_import import RejectReason
 from fulfillment.models import Batch, BatchRejection, BatchStatus, Code
 from fulfillment.services.batches import batch_transition
+from fulfillment.services.codes import codes_withdraw
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ counter in the same transaction; matching codes already delivered open a
 """
 
 import logging
-from dataclasses import dataclass
 from functools import partial
 from typing import BinaryIO
 
@@ -17,7 +16,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -41,7 +40,8 @@ from fulfillment.code_import import (
     batched,
     code_file_parse,
 )
-from fulfillment.models import Code, CodeStatus, StockLevel
+from fulfillment.models import Code, CodeStatus
+from fulfillment.services.codes import codes_withdraw
 from shop.models import Order, OrderEvent, Product
 from shop.services.emails import order_link
 from shop.services.orders import order_access_link_create
@@ -51,34 +51,6 @@ logger = logging.getLogger(__name__)
 CHUNK_SIZE = 5_000
 # Revocation lists are not held to a product's code format: any non-blank line is a code.
 LIST_FORMAT = CodeFormat(pattern=None, min_length=1, max_length=1_000)
-
-
-@dataclass(frozen=True)
-class Withdrawn:
-    available: int
-    held_back: int
-
-
-def codes_withdraw(*, product_id: int, codes: QuerySet[Code]) -> Withdrawn:
-    """Mark these codes of one product revoked where still unsold; counters follow.
-
-    Conditional UPDATEs: a code being delivered at the same moment is either
-    delivered or withdrawn, never both, and only codes that were available leave
-    ``StockLevel.codes_available``, in the caller's transaction.
-    """
-    now = timezone.now()
-    ids = codes.values("pk")
-    available = Code.objects.filter(pk__in=ids, status=CodeStatus.AVAILABLE).update(
-        status=CodeStatus.REVOKED, status_changed_at=now
-    )
-    if available:
-        StockLevel.objects.filter(product_id=product_id).update(
-            codes_available=F("codes_available") - available
-        )
-    held_back = Code.objects.filter(pk__in=ids, status=CodeStatus.HELD_BACK).update(
-        status=CodeStatus.REVOKED, status_changed_at=now
-    )
-    return Withdrawn(available=available, held_back=held_back)
 
 
 @transaction.atomic
