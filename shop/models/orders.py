@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 
 from core.models import TimeStampedModel
@@ -61,6 +62,9 @@ class Order(TimeStampedModel):
         indexes = [
             models.Index(fields=["status", "reserved_until"], name="order_status_reserved_until"),
             models.Index(fields=["status", "paid_at"], name="order_status_paid_at"),
+            # Screening counts a buyer's recent orders by email, case-insensitively
+            # (email__iexact is UPPER(email) = UPPER(%s) on PostgreSQL).
+            models.Index(Upper("email"), F("paid_at"), name="order_email_upper_paid_at"),
         ]
         constraints = [
             models.CheckConstraint(

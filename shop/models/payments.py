@@ -29,7 +29,7 @@ class Payment(TimeStampedModel):
     last_error = models.CharField(_("last error"), max_length=500, blank=True)
     # Kept for fraud screening: Stripe's card fingerprint identifies a card
     # without being the card number.
-    card_fingerprint = models.CharField(max_length=64, blank=True)
+    card_fingerprint = models.CharField(max_length=64, blank=True, db_index=True)
     card_country = models.CharField(max_length=2, blank=True)
     risk_level = models.CharField(_("Radar risk level"), max_length=20, blank=True)
 
