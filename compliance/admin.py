@@ -17,7 +17,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
-from django.http import FileResponse, Http404, HttpRequest, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -30,6 +30,7 @@ from compliance.forms import (
     BatchProvenanceForm,
     BlocklistEntryAddForm,
     NoteForm,
+    RefundRequestForm,
     RevocationListForm,
     SupplierDocumentForm,
     SupplierVettingOpenForm,
@@ -40,8 +41,14 @@ from compliance.models import (
     BlocklistEntry,
     BlocklistKind,
     CheckOutcome,
+    Complaint,
+    ComplaintEvidence,
+    ComplaintMessage,
+    Dispute,
     OrderReview,
     OrderReviewEvent,
+    Refund,
+    RefundEvent,
     ReviewStatus,
     RevocationCase,
     RevocationCaseStatus,
@@ -54,7 +61,10 @@ from compliance.models import (
     VettingStatus,
 )
 from compliance.models.screening import THRESHOLD_MEANING, RuleKind
+from compliance.services import complaints as complaint_services
+from compliance.services import disputes as dispute_services
 from compliance.services import provenance as provenance_services
+from compliance.services import refunds as refund_services
 from compliance.services import reviews as review_services
 from compliance.services import suppliers as supplier_services
 from compliance.services.revocations import revocation_case_transition, revocation_list_import
@@ -65,6 +75,7 @@ from compliance.services.screening import (
 )
 from core.audit import audit_record
 from core.errors import KeyshopError
+from shop.models import Order
 
 
 class _ReadOnlyInline(admin.TabularInline):
@@ -976,5 +987,323 @@ class OrderReviewAdmin(admin.ModelAdmin):
             submit_label=gettext("Refuse and refund"),
             apply=lambda review, note: review_services.order_review_refuse(
                 order_id=review.order_id, actor=request.user, note=note
+            ),
+        )
+
+
+# --- Refunds and disputes -------------------------------------------------------------
+
+
+class RefundEventInline(_ReadOnlyInline):
+    model = RefundEvent
+    fields = ["created_at", "from_status", "to_status", "actor", "note"]
+    readonly_fields = fields
+
+
+@admin.register(Refund)
+class RefundAdmin(admin.ModelAdmin):
+    """Refunds are asked for on the add page and, above the threshold, approved by another."""
+
+    list_display = [
+        "pk",
+        "order",
+        "amount_minor",
+        "currency",
+        "whole_order",
+        "status",
+        "requested_by",
+        "approved_by",
+        "created_at",
+    ]
+    list_filter = ["status", "source"]
+    list_select_related = ["order", "requested_by", "approved_by"]
+    search_fields = ["order__number", "stripe_refund_id"]
+    readonly_fields = [
+        "order",
+        "amount_minor",
+        "currency",
+        "whole_order",
+        "codes",
+        "reason",
+        "source",
+        "status",
+        "requested_by",
+        "approved_by",
+        "stripe_refund_id",
+        "failure_reason",
+        "created_at",
+        "updated_at",
+    ]
+    fields = readonly_fields
+    inlines = [RefundEventInline]
+    actions = ["approve"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = RefundRequestForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            order = Order.objects.filter(number=form.cleaned_data["order_number"].strip()).first()
+            if order is None:
+                form.add_error("order_number", gettext("No order has this number."))
+            else:
+                try:
+                    refund = refund_services.refund_request(
+                        order_id=order.pk,
+                        code_ids=form.cleaned_data["code_ids"],
+                        reason=form.cleaned_data["reason"],
+                        actor=request.user,
+                    )
+                except KeyshopError as error:
+                    form.add_error(None, error.message)
+                else:
+                    self.message_user(
+                        request,
+                        gettext("Refund requested: %(status)s.")
+                        % {"status": refund.get_status_display()},
+                        messages.SUCCESS,
+                    )
+                    return redirect("admin:compliance_refund_change", refund.pk)
+        return _form_page(
+            self,
+            request,
+            form,
+            title=gettext("Refund an order"),
+            submit_label=gettext("Request the refund"),
+            intro=gettext(
+                "The refund goes through Stripe; the refunded codes are revoked once Stripe "
+                "confirms it. A refund above %(limit)s (minor units) waits for another member "
+                "of staff to approve it."
+            )
+            % {"limit": settings.KEYSHOP_REFUND_SECOND_APPROVAL_MINOR},
+        )
+
+    @admin.action(
+        description=_("Approve the selected refunds (second approval)"), permissions=["change"]
+    )
+    def approve(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _each(
+            self,
+            request,
+            queryset.values_list("pk", flat=True),
+            lambda pk: refund_services.refund_approve(refund_id=pk, actor=request.user),
+            lambda pk: f"refund #{pk}",
+        )
+
+
+@admin.register(Dispute)
+class DisputeAdmin(admin.ModelAdmin):
+    """Disputes arrive by webhook; staff read them and download the evidence pack."""
+
+    list_display = ["stripe_dispute_id", "order", "reason", "amount_minor", "currency", "status"]
+    list_filter = ["status"]
+    list_select_related = ["order"]
+    search_fields = ["stripe_dispute_id", "order__number"]
+    readonly_fields = [
+        "order",
+        "stripe_dispute_id",
+        "reason",
+        "amount_minor",
+        "currency",
+        "status",
+        "codes_revoked",
+        "opened_at",
+        "closed_at",
+        "evidence_links",
+    ]
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self):
+        evidence = path(
+            "<int:dispute_id>/evidence.<str:fmt>",
+            self.admin_site.admin_view(self.evidence_view),
+            name="compliance_dispute_evidence",
+        )
+        return [evidence, *super().get_urls()]
+
+    @admin.display(description=_("evidence pack"))
+    def evidence_links(self, dispute: Dispute) -> str:
+        return format_html(
+            '<a href="{}">JSON</a> · <a href="{}">{}</a>',
+            reverse("admin:compliance_dispute_evidence", args=[dispute.pk, "json"]),
+            reverse("admin:compliance_dispute_evidence", args=[dispute.pk, "txt"]),
+            gettext("text"),
+        )
+
+    def evidence_view(self, request: HttpRequest, dispute_id: int, fmt: str) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if fmt not in {"json", "txt"} or not Dispute.objects.filter(pk=dispute_id).exists():
+            raise Http404
+        pack = dispute_services.dispute_evidence_pack(dispute_id=dispute_id)
+        audit_record(
+            action="dispute.evidence_download",
+            obj_type="compliance.dispute",
+            obj_id=dispute_id,
+            actor=request.user,
+            data={"format": fmt},
+        )
+        if fmt == "json":
+            body, content_type = dispute_services.evidence_pack_json(pack), "application/json"
+        else:
+            body, content_type = dispute_services.evidence_pack_text(pack), "text/plain"
+        response = HttpResponse(body, content_type=f"{content_type}; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="dispute-{pack["dispute"]["id"]}.{fmt}"'
+        )
+        return response
+
+
+# --- Complaints ------------------------------------------------------------------------
+
+
+class ComplaintMessageInline(_ReadOnlyInline):
+    model = ComplaintMessage
+    fields = ["created_at", "staff_user", "body"]
+    readonly_fields = fields
+
+
+class ComplaintEvidenceInline(_ReadOnlyInline):
+    model = ComplaintEvidence
+    fields = ["uploaded_at", "original_name", "content_type", "size", "download"]
+    readonly_fields = fields
+
+    @admin.display(description=_("file"))
+    def download(self, evidence: ComplaintEvidence) -> str:
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:compliance_complaint_evidence", args=[evidence.pk]),
+            gettext("download"),
+        )
+
+
+@admin.register(Complaint)
+class ComplaintAdmin(admin.ModelAdmin):
+    """Buyers file complaints from the order page; support replies, replaces, refunds or rejects."""
+
+    list_display = ["pk", "order", "reason", "status", "resolution", "created_at", "updated_at"]
+    list_filter = ["status", "reason", "resolution"]
+    list_select_related = ["order"]
+    search_fields = ["order__number"]
+    readonly_fields = [
+        "order",
+        "codes",
+        "reason",
+        "description",
+        "status",
+        "resolution",
+        "resolution_note",
+        "refund",
+        "resolved_by",
+        "created_at",
+        "updated_at",
+    ]
+    fields = readonly_fields
+    inlines = [ComplaintEvidenceInline, ComplaintMessageInline]
+    actions = ["reply", "replace_codes", "refund_codes", "reject"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self):
+        evidence = path(
+            "evidence/<int:evidence_id>/",
+            self.admin_site.admin_view(self.evidence_view),
+            name="compliance_complaint_evidence",
+        )
+        return [evidence, *super().get_urls()]
+
+    def evidence_view(self, request: HttpRequest, evidence_id: int) -> FileResponse:
+        """The only way a buyer's file leaves the server: staff with the permission."""
+        if not request.user.has_perm("compliance.download_complaintevidence"):
+            raise PermissionDenied
+        evidence = ComplaintEvidence.objects.filter(pk=evidence_id).first()
+        if evidence is None:
+            raise Http404
+        audit_record(
+            action="complaint_evidence.download",
+            obj_type="compliance.complaintevidence",
+            obj_id=evidence.pk,
+            actor=request.user,
+            data={"complaint_id": evidence.complaint_id},
+        )
+        response = FileResponse(
+            evidence.file.open("rb"), as_attachment=True, filename=f"evidence-{evidence.pk}"
+        )
+        response["Content-Type"] = evidence.content_type
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    @admin.action(description=_("Reply to the buyer"), permissions=["change"])
+    def reply(self, request: HttpRequest, queryset: QuerySet):
+        return _with_note(
+            self,
+            request,
+            queryset,
+            action="reply",
+            title=gettext("Reply to the buyer"),
+            question=gettext("Your message (the buyer reads it on the complaint page):"),
+            submit_label=gettext("Send"),
+            apply=lambda complaint, note: complaint_services.complaint_message_add(
+                complaint_id=complaint.pk, body=note, staff_user=request.user
+            ),
+        )
+
+    @admin.action(description=_("Replace the codes (old ones defective)"), permissions=["change"])
+    def replace_codes(self, request: HttpRequest, queryset: QuerySet):
+        return _with_note(
+            self,
+            request,
+            queryset,
+            action="replace_codes",
+            title=gettext("Replace the codes"),
+            question=gettext("The codes become defective and new ones are delivered. Note:"),
+            submit_label=gettext("Replace"),
+            apply=lambda complaint, note: complaint_services.complaint_resolve_replace(
+                complaint_id=complaint.pk, actor=request.user, note=note
+            ),
+        )
+
+    @admin.action(description=_("Refund the codes"), permissions=["change"])
+    def refund_codes(self, request: HttpRequest, queryset: QuerySet):
+        if not request.user.has_perm("compliance.add_refund"):
+            raise PermissionDenied
+        return _with_note(
+            self,
+            request,
+            queryset,
+            action="refund_codes",
+            title=gettext("Refund the codes"),
+            question=gettext("Why are they refunded?"),
+            submit_label=gettext("Refund"),
+            apply=lambda complaint, note: complaint_services.complaint_resolve_refund(
+                complaint_id=complaint.pk, actor=request.user, note=note
+            ),
+        )
+
+    @admin.action(description=_("Reject"), permissions=["change"])
+    def reject(self, request: HttpRequest, queryset: QuerySet):
+        return _with_note(
+            self,
+            request,
+            queryset,
+            action="reject",
+            title=gettext("Reject complaints"),
+            question=gettext("Why is each rejected? The buyer reads this."),
+            submit_label=gettext("Reject"),
+            apply=lambda complaint, note: complaint_services.complaint_reject(
+                complaint_id=complaint.pk, actor=request.user, note=note
             ),
         )

@@ -109,3 +109,59 @@ class BlocklistEntryAddForm(forms.Form):
     expires_at = forms.DateTimeField(
         label=_("expires at"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
+
+
+class RefundRequestForm(forms.Form):
+    """Staff ask for a refund of a delivered order: all of it, or some of its codes."""
+
+    order_number = forms.CharField(label=_("order number"), max_length=20)
+    code_ids = forms.CharField(
+        label=_("codes"),
+        required=False,
+        help_text=_("Code numbers (#) separated by commas; leave empty to refund the whole order."),
+    )
+    reason = forms.CharField(label=_("reason"), widget=forms.Textarea(attrs={"rows": 4}))
+
+    def clean_code_ids(self) -> list[int]:
+        raw = [part.strip().lstrip("#") for part in self.cleaned_data["code_ids"].split(",")]
+        if not all(part.isdigit() for part in raw if part):
+            raise forms.ValidationError(_("Give code numbers separated by commas."))
+        return sorted({int(part) for part in raw if part})
+
+
+class ComplaintFileForm(forms.Form):
+    """The buyer's complaint: which codes, why, what happened. Files come from the request."""
+
+    codes = forms.TypedMultipleChoiceField(
+        label=_("Which codes?"),
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": _("Choose the codes the complaint is about.")},
+    )
+    reason = forms.ChoiceField(label=_("What is wrong?"))
+    description = forms.CharField(
+        label=_("Tell us what happened"),
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        error_messages={"required": _("Describe what is wrong.")},
+    )
+
+    def __init__(self, *args, code_choices: list[tuple[int, str]], reasons, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["codes"].choices = code_choices
+        self.fields["reason"].choices = reasons
+
+    def clean_description(self) -> str:
+        description = self.cleaned_data["description"].strip()
+        if not description:
+            raise forms.ValidationError(_("Describe what is wrong."))
+        return description
+
+
+class ComplaintMessageForm(forms.Form):
+    body = forms.CharField(
+        label=_("Your message"),
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        error_messages={"required": _("Write a message.")},
+    )

@@ -73,3 +73,18 @@ def order_reviews_refusing_requeue_task() -> int:
     from compliance.services.reviews import order_reviews_refusing_requeue
 
     return order_reviews_refusing_requeue()
+
+
+@shared_task(autoretry_for=RETRYABLE, retry_backoff=True, retry_backoff_max=600, max_retries=10)
+def refund_submit_task(refund_id: int) -> str:
+    """Send an approved refund to Stripe; the idempotency key makes a retry safe."""
+    from compliance.services.refunds import refund_submit
+
+    return refund_submit(refund_id=refund_id).status
+
+
+@shared_task
+def refunds_reconcile_task() -> int:
+    from compliance.services.refunds import refunds_reconcile
+
+    return refunds_reconcile()

@@ -404,3 +404,37 @@ CELERY_BEAT_SCHEDULE["orders-awaiting-stock-refund"] = {
     "task": "fulfillment.tasks.orders_awaiting_stock_refund_task",
     "schedule": 15 * 60.0,
 }
+
+# Refunds, disputes and early fraud warnings (docs/architecture.md, "Refunds, disputes and
+# complaints"). A refund above this (in the order currency's minor units) waits for a
+# second member of staff.
+KEYSHOP_REFUND_SECOND_APPROVAL_MINOR = env.int(
+    "KEYSHOP_REFUND_SECOND_APPROVAL_MINOR", default=10000
+)
+KEYSHOP_STRIPE_EVENT_HANDLERS.update(
+    {
+        "refund.created": "compliance.services.refunds.stripe_refund_event",
+        "refund.updated": "compliance.services.refunds.stripe_refund_event",
+        "refund.failed": "compliance.services.refunds.stripe_refund_event",
+        "charge.refunded": "compliance.services.refunds.stripe_charge_refunded",
+        "charge.dispute.created": "compliance.services.disputes.stripe_dispute_created",
+        "charge.dispute.closed": "compliance.services.disputes.stripe_dispute_closed",
+        "radar.early_fraud_warning.created": (
+            "compliance.services.disputes.stripe_early_fraud_warning_created"
+        ),
+    }
+)
+CELERY_BEAT_SCHEDULE["refunds-reconcile"] = {
+    "task": "compliance.tasks.refunds_reconcile_task",
+    "schedule": 15 * 60.0,
+}
+# Complaint evidence files (images or PDF, checked by content): the largest accepted, and
+# how many per complaint or message.
+KEYSHOP_COMPLAINT_EVIDENCE_MAX_BYTES = env.int(
+    "KEYSHOP_COMPLAINT_EVIDENCE_MAX_BYTES", default=5 * 1024 * 1024
+)
+KEYSHOP_COMPLAINT_EVIDENCE_MAX_FILES = 5
+
+# Links on the buyer's order page to pages of higher apps about the order:
+# (URL name taking number and token, label). The shop names no app above it.
+KEYSHOP_ORDER_PAGE_LINKS = [("compliance:complaints", _("A code does not work? Tell us"))]

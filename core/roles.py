@@ -25,9 +25,12 @@ ROLES: dict[str, list[str]] = {
         *_ORDERS_READ,
         "shop.view_payment",
         "shop.resend_order_email",  # (to come) the resend action on an order
-        "compliance.view_complaint",  # (to come)
-        "compliance.add_complaint",  # (to come)
-        "compliance.change_complaint",  # (to come)
+        "compliance.view_complaint",
+        "compliance.add_complaint",
+        "compliance.change_complaint",
+        "compliance.view_complaintmessage",
+        "compliance.add_complaintmessage",
+        "compliance.download_complaintevidence",
         "core.view_staffalert",
     ],
     # Vets suppliers and releases or suspends their batches; screening and blocklist.
@@ -102,11 +105,12 @@ ROLES: dict[str, list[str]] = {
         "shop.view_stripeevent",
         "shop.view_reseller",
         "shop.adjust_reseller_balance",
-        "compliance.view_refund",  # (to come)
-        "compliance.add_refund",  # (to come)
-        "compliance.change_refund",  # (to come)
-        "compliance.view_dispute",  # (to come)
-        "compliance.change_dispute",  # (to come)
+        "compliance.view_refund",
+        "compliance.add_refund",
+        "compliance.change_refund",  # the second-approval action
+        "compliance.view_refundevent",
+        "compliance.view_dispute",
+        "compliance.change_dispute",
     ],
     # Staff accounts and their second factors, the catalogue, and reading the rest.
     "Administrator": [

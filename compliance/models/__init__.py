@@ -1,4 +1,15 @@
 from compliance.models.batches import BatchCheck, BatchProvenance, CheckKind, CheckOutcome
+from compliance.models.complaints import (
+    Complaint,
+    ComplaintEvent,
+    ComplaintEvidence,
+    ComplaintMessage,
+    ComplaintReason,
+    ComplaintResolution,
+    ComplaintStatus,
+)
+from compliance.models.disputes import Dispute, DisputeStatus
+from compliance.models.refunds import Refund, RefundEvent, RefundStatus
 from compliance.models.revocations import (
     RevocationCase,
     RevocationCaseEvent,
@@ -33,11 +44,23 @@ __all__ = [
     "BlocklistKind",
     "CheckKind",
     "CheckOutcome",
+    "Complaint",
+    "ComplaintEvent",
+    "ComplaintEvidence",
+    "ComplaintMessage",
+    "ComplaintReason",
+    "ComplaintResolution",
+    "ComplaintStatus",
     "Decision",
+    "Dispute",
+    "DisputeStatus",
     "DocumentKind",
     "OrderContext",
     "OrderReview",
     "OrderReviewEvent",
+    "Refund",
+    "RefundEvent",
+    "RefundStatus",
     "ReviewStatus",
     "RevocationCase",
     "RevocationCaseEvent",

@@ -196,3 +196,36 @@ def deliveries_reconcile(*, now: datetime | None = None) -> int:
                 message=f"Paid at {paid_at:%Y-%m-%d %H:%M} UTC and still not delivered.",
             )
     return len(stuck)
+
+
+@transaction.atomic
+def code_replace(*, code_id: int) -> Code:
+    """Replace a delivered code found defective: it becomes ``defective`` and another
+    available code of its product is delivered on the same order line.
+
+    Takes a code only when one is left beyond those held for other orders (the
+    counter is updated conditionally); otherwise raises OutOfStock and nothing changes.
+    """
+    from core.errors import Conflict, OutOfStock
+
+    old = Code.objects.select_for_update().get(pk=code_id)
+    if old.status != CodeStatus.DELIVERED or old.order_line_id is None:
+        raise Conflict("Only a delivered code can be replaced.", code_id=code_id)
+    if not StockLevel.objects.filter(
+        product_id=old.product_id, codes_available__gt=F("units_held")
+    ).update(codes_available=F("codes_available") - 1):
+        raise OutOfStock()
+    new_id = (
+        Code.objects.select_for_update(skip_locked=True)
+        .filter(product_id=old.product_id, status=CodeStatus.AVAILABLE)
+        .order_by("batch_id", "id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    if new_id is None:
+        raise OutOfStock()  # the counter's update rolls back with this transaction
+    Code.objects.filter(pk=old.pk).update(status=CodeStatus.DEFECTIVE)
+    Code.objects.filter(pk=new_id).update(
+        status=CodeStatus.DELIVERED, order_line_id=old.order_line_id, delivered_at=timezone.now()
+    )
+    return Code.objects.get(pk=new_id)

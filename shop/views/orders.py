@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -21,8 +22,15 @@ from shop.tasks import order_email_link_task
 def order_detail(request: HttpRequest, number: str, token: str) -> HttpResponse:
     order = selectors.order_get_for_access(number=number, token=token)
     codes_ready = order.status in selectors.ORDER_STATUSES_WITH_CODES
+    # Pages of higher apps about this order (complaints), named in settings.
+    links = [
+        (reverse(name, kwargs={"number": order.number, "token": token}), label)
+        for name, label in settings.KEYSHOP_ORDER_PAGE_LINKS
+    ]
     return render(
-        request, "shop/order.html", {"order": order, "token": token, "codes_ready": codes_ready}
+        request,
+        "shop/order.html",
+        {"order": order, "token": token, "codes_ready": codes_ready, "links": links},
     )
 
 

@@ -290,3 +290,17 @@ def test_an_order_waiting_too_long_for_stock_is_refunded_through_stripe(localstr
     assert order.status == "refunded"
     assert intent.status == "succeeded"
     assert stock_of(product) == 0 and StockLevel.objects.get(product=product).units_held == 0
+
+
+def test_the_order_page_links_to_complaints_once_codes_are_delivered(
+    client, django_capture_on_commit_callbacks
+):
+    product = ProductFactory()
+    codes_stock(product, 1)
+    order, token = _paid_order(product, capture=django_capture_on_commit_callbacks)
+
+    page = client.get(_order_url("order", order, token)).content.decode()
+
+    complaints = reverse("compliance:complaints", kwargs={"number": order.number, "token": token})
+    assert f'href="{complaints}"' in page
+    assert "A code does not work? Tell us" in page
