@@ -11,7 +11,6 @@ import csv
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -73,6 +72,7 @@ from compliance.services.screening import (
     blocklist_entry_add,
     reason_text,
 )
+from core.admin_pages import service_form_page
 from core.audit import audit_record
 from core.errors import KeyshopError
 from shop.models import Order
@@ -87,27 +87,6 @@ class _ReadOnlyInline(admin.TabularInline):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-
-def _form_page(
-    model_admin: admin.ModelAdmin,
-    request: HttpRequest,
-    form: forms.Form,
-    *,
-    title: str,
-    submit_label: str,
-    intro: str = "",
-) -> TemplateResponse:
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "opts": model_admin.opts,
-        "title": title,
-        "form": form,
-        "intro": intro,
-        "submit_label": submit_label,
-        "media": model_admin.media + form.media,
-    }
-    return TemplateResponse(request, "admin/compliance/form_page.html", context)
 
 
 def _with_note(
@@ -241,7 +220,7 @@ class SupplierVettingAdmin(admin.ModelAdmin):
                 notes=form.cleaned_data["notes"],
             )
             return redirect("admin:compliance_suppliervetting_change", vetting.pk)
-        return _form_page(
+        return service_form_page(
             self,
             request,
             form,
@@ -352,7 +331,7 @@ class SupplierDocumentAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, gettext("Document stored."), messages.SUCCESS)
                 return redirect("admin:compliance_supplierdocument_changelist")
-        return _form_page(
+        return service_form_page(
             self,
             request,
             form,
@@ -693,7 +672,7 @@ class RevocationListAdmin(admin.ModelAdmin):
                     messages.SUCCESS,
                 )
                 return redirect("admin:compliance_revocationlist_change", revocation_list.pk)
-        return _form_page(
+        return service_form_page(
             self,
             request,
             form,
@@ -808,7 +787,7 @@ class BlocklistEntryAdmin(admin.ModelAdmin):
                 form.add_error(None, error.message)
             else:
                 return redirect("admin:compliance_blocklistentry_changelist")
-        return _form_page(
+        return service_form_page(
             self,
             request,
             form,
@@ -1067,7 +1046,7 @@ class RefundAdmin(admin.ModelAdmin):
                         messages.SUCCESS,
                     )
                     return redirect("admin:compliance_refund_change", refund.pk)
-        return _form_page(
+        return service_form_page(
             self,
             request,
             form,

@@ -16,12 +16,12 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.admin_pages import service_form_page
 from core.errors import KeyshopError
 from fulfillment.code_import import CodeFileFormat
 from fulfillment.models import (
@@ -218,14 +218,18 @@ class BatchAdmin(admin.ModelAdmin):
                     messages.SUCCESS,
                 )
                 return redirect("admin:fulfillment_batch_change", batch.pk)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": gettext("Import codes"),
-            "form": form,
-            "media": self.media + form.media,
-        }
-        return TemplateResponse(request, "admin/fulfillment/batch/import_form.html", context)
+        return service_form_page(
+            self,
+            request,
+            form,
+            title=gettext("Import codes"),
+            submit_label=gettext("Upload and import"),
+            intro=gettext(
+                "One code per line, or a CSV file whose first row names a “code” column. "
+                "Lines that cannot be imported are listed in the batch's rejection report, "
+                "by line number and reason."
+            ),
+        )
 
     def rejection_report_view(self, request: HttpRequest, batch_id: int) -> HttpResponse:
         batch = self.get_object(request, str(batch_id))
@@ -341,12 +345,16 @@ class CodeAdmin(admin.ModelAdmin):
             initial={"_selected_action": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)},
         )
         if not form.is_valid():
-            return TemplateResponse(
+            return service_form_page(
+                self,
                 request,
-                "admin/fulfillment/code/revoke.html",
-                {**self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
-                 "codes": queryset, "title": _("Revoke codes")},
-            )  # fmt: skip
+                form,
+                title=gettext("Revoke codes"),
+                submit_label=gettext("Revoke"),
+                intro=gettext(
+                    "A delivered code stops being the buyer's; an unsold one leaves stock."
+                ),
+            )
         for code in queryset:
             try:
                 code_revoke(code_id=code.pk, actor=request.user, reason=form.cleaned_data["reason"])
