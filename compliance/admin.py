@@ -9,17 +9,20 @@ page shows a code (provenance exports carry a fingerprint) or an IP address.
 
 import csv
 from collections.abc import Callable, Iterable, Iterator
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -1169,7 +1172,15 @@ class ComplaintEvidenceInline(_ReadOnlyInline):
 class ComplaintAdmin(admin.ModelAdmin):
     """Buyers file complaints from the order page; support replies, replaces, refunds or rejects."""
 
-    list_display = ["pk", "order", "reason", "status", "resolution", "created_at", "updated_at"]
+    list_display = [
+        "pk",
+        "order",
+        "reason",
+        "status",
+        "resolution",
+        "first_answer_due",
+        "updated_at",
+    ]
     list_filter = ["status", "reason", "resolution"]
     list_select_related = ["order"]
     search_fields = ["order__number"]
@@ -1188,13 +1199,43 @@ class ComplaintAdmin(admin.ModelAdmin):
     ]
     fields = readonly_fields
     inlines = [ComplaintEvidenceInline, ComplaintMessageInline]
-    actions = ["reply", "replace_codes", "refund_codes", "reject"]
+    actions = ["reply", "replace_codes", "refund_codes", "reject", "close"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        staff_answers = ComplaintMessage.objects.filter(
+            complaint=OuterRef("pk"), staff_user__isnull=False
+        )
+        return super().get_queryset(request).annotate(answered=Exists(staff_answers))
+
+    @admin.display(description=_("first answer due"), ordering="created_at")
+    def first_answer_due(self, complaint: Complaint) -> str:
+        """When support must first answer; marked once that time has passed unanswered."""
+        hours = settings.KEYSHOP_COMPLAINT_FIRST_RESPONSE_HOURS
+        due = complaint.created_at + timedelta(hours=hours)
+        shown = date_format(due, "SHORT_DATETIME_FORMAT")
+        waiting = not complaint.answered and complaint.status in complaint_services.UNRESOLVED
+        if waiting and due < timezone.now():
+            overdue = gettext("overdue since %(due)s") % {"due": shown}
+            return format_html("<strong>{}</strong>", overdue)
+        return shown
+
+    @admin.action(description=_("Close"), permissions=["change"])
+    def close(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _each(
+            self,
+            request,
+            queryset.order_by("pk").values_list("pk", flat=True),
+            lambda complaint_id: complaint_services.complaint_close(
+                complaint_id=complaint_id, actor=request.user
+            ),
+            lambda complaint_id: gettext("Complaint #%(id)d") % {"id": complaint_id},
+        )
 
     def get_urls(self):
         evidence = path(

@@ -88,3 +88,10 @@ def refunds_reconcile_task() -> int:
     from compliance.services.refunds import refunds_reconcile
 
     return refunds_reconcile()
+
+
+@shared_task(autoretry_for=(OSError, OperationalError), retry_backoff=True, max_retries=8)
+def complaint_buyer_notify_task(complaint_id: int) -> None:
+    from compliance.services.complaints import complaint_buyer_notify
+
+    complaint_buyer_notify(complaint_id=complaint_id)

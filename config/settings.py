@@ -438,3 +438,7 @@ KEYSHOP_COMPLAINT_EVIDENCE_MAX_FILES = 5
 # Links on the buyer's order page to pages of higher apps about the order:
 # (URL name taking number and token, label). The shop names no app above it.
 KEYSHOP_ORDER_PAGE_LINKS = [("compliance:complaints", _("A code does not work? Tell us"))]
+# Support must first answer a complaint within this many hours (shown to staff).
+KEYSHOP_COMPLAINT_FIRST_RESPONSE_HOURS = env.int(
+    "KEYSHOP_COMPLAINT_FIRST_RESPONSE_HOURS", default=24
+)

@@ -17,12 +17,17 @@ import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
+from django.core.mail import send_mail
 from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from compliance.models import (
@@ -35,12 +40,14 @@ from compliance.models import (
     ComplaintStatus,
 )
 from compliance.services.refunds import refund_request
+from compliance.tasks import complaint_buyer_notify_task
 from core.audit import audit_record
 from core.errors import Conflict, IllegalTransition, InvalidInput
 from core.logging import redact
 from fulfillment.models import Code, CodeStatus
 from fulfillment.services.delivery import code_replace
 from shop.models import Order
+from shop.services.orders import order_access_link_create
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +60,8 @@ ALLOWED_MOVES: dict[str, set[str]] = {
     C.CLOSED: set(),
 }
 UNRESOLVED = {C.OPEN, C.AWAITING_STAFF, C.AWAITING_BUYER}
+# Staff moving a complaint here have answered or resolved it: the buyer is emailed.
+NOTIFY_BUYER = {C.AWAITING_BUYER, C.RESOLVED}
 
 # Magic bytes of what we accept: (prefix, offset, content type, extension).
 _SIGNATURES: list[tuple[bytes, int, str, str]] = [
@@ -141,6 +150,8 @@ def complaint_transition(
             actor=actor,
             note=note,
         )
+        if actor is not None and to_status in NOTIFY_BUYER:
+            transaction.on_commit(partial(complaint_buyer_notify_task.delay, complaint.pk))
         audit_record(
             action="complaint.transition",
             obj_type="compliance.complaint",
@@ -319,3 +330,36 @@ def complaint_reject(*, complaint_id: int, actor: AbstractBaseUser | None, note:
         raise InvalidInput(_("Write why the complaint is rejected."))
     complaint = _locked_unresolved(complaint_id)
     return _resolve(complaint, ComplaintResolution.REJECTED, actor, note)
+
+
+def complaint_close(*, complaint_id: int, actor: AbstractBaseUser | None) -> Complaint:
+    """Close a resolved complaint, or one the buyer has not answered."""
+    complaint, _moved = complaint_transition(
+        complaint_id=complaint_id, to_status=C.CLOSED, actor=actor, note="closed"
+    )
+    return complaint
+
+
+def complaint_buyer_notify(*, complaint_id: int) -> None:
+    """Email the buyer that staff answered or resolved their complaint, with a fresh link to it.
+
+    Resellers are told by webhook instead, so their orders get no email.
+    """
+    complaint = Complaint.objects.select_related("order").get(pk=complaint_id)
+    order = complaint.order
+    if order.reseller_id is not None:
+        return
+    token = order_access_link_create(order=order)
+    with translation.override(order.language):
+        link = settings.SITE_URL + reverse(
+            "compliance:complaint_detail",
+            kwargs={"number": order.number, "token": token, "complaint_id": complaint.pk},
+        )
+        body = render_to_string(
+            "compliance/email/complaint_update.txt", {"complaint": complaint, "link": link}
+        )
+        subject = _("Your complaint about order %(number)s: %(status)s") % {
+            "number": order.number,
+            "status": complaint.get_status_display(),
+        }
+        send_mail(subject, body, None, [order.email])

@@ -322,3 +322,58 @@ def test_the_staff_pages_open_for_a_superuser(otp_admin_client, order_link):
     ]
 
     assert [otp_admin_client.get(page).status_code for page in pages] == [200] * len(pages)
+
+
+def test_the_buyer_is_emailed_a_working_link_when_staff_answer_and_resolve(
+    client, order_link, django_capture_on_commit_callbacks
+):
+    import re
+
+    from django.conf import settings
+    from django.core import mail
+
+    order, token = order_link
+    _file(client, order, token, codes=_codes(order)[:1])
+    complaint = Complaint.objects.get()
+    agent = staff_user("agent", "compliance.change_complaint")
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        complaint_message_add(complaint_id=complaint.pk, body="Which platform?", staff_user=agent)
+    with django_capture_on_commit_callbacks(execute=True):
+        complaint_reject(complaint_id=complaint.pk, actor=agent, note="redeemed on your account")
+
+    subjects = [m.subject for m in mail.outbox]
+    assert subjects == [
+        f"Your complaint about order {order.number}: Waiting for you",
+        f"Your complaint about order {order.number}: Resolved",
+    ]
+    link = re.search(r"http://\S+/complaints/\d+/", mail.outbox[0].body).group(0)
+    assert client.get(link.removeprefix(settings.SITE_URL)).status_code == 200
+    assert "Which platform?" not in mail.outbox[0].body  # the thread stays behind the link
+
+
+def test_staff_see_when_the_first_answer_is_due_and_can_close(
+    otp_admin_client, order_link, settings
+):
+    from datetime import timedelta
+
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+    from django.utils import timezone
+
+    order, token = order_link
+    _file(otp_admin_client, order, token, codes=_codes(order)[:1])
+    complaint = Complaint.objects.get()
+    settings.KEYSHOP_COMPLAINT_FIRST_RESPONSE_HOURS = 24
+    Complaint.objects.filter(pk=complaint.pk).update(created_at=timezone.now() - timedelta(days=2))
+    changelist = reverse("admin:compliance_complaint_changelist")
+
+    listing = otp_admin_client.get(changelist).content.decode()
+    complaint_reject(complaint_id=complaint.pk, actor=None, note="redeemed on your account")
+    otp_admin_client.post(
+        changelist, {"action": "close", ACTION_CHECKBOX_NAME: [str(complaint.pk)]}
+    )
+
+    assert "<strong>overdue since" in listing
+    complaint.refresh_from_db()
+    assert complaint.status == "closed"
