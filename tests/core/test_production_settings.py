@@ -67,3 +67,9 @@ def test_a_weak_secret_key_is_refused():
 
     assert result.returncode != 0
     assert "SECRET_KEY is too weak" in result.stderr
+
+
+def test_development_mail_goes_to_the_var_folder_not_the_working_directory():
+    from django.conf import settings
+
+    assert settings.EMAIL_FILE_PATH == str(settings.VAR_DIR / "mail")
