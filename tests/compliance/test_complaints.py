@@ -377,3 +377,35 @@ def test_staff_see_when_the_first_answer_is_due_and_can_close(
     assert "<strong>overdue since" in listing
     complaint.refresh_from_db()
     assert complaint.status == "closed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_complaint_refunded_through_localstripe_revokes_its_code(localstripe_server):
+    from django.test import Client
+
+    from shop import stripe_gateway
+    from tests.compliance.test_refunds import delivered_order_paid_through_stripe
+
+    order = delivered_order_paid_through_stripe(localstripe_server)
+    token = order_access_link_create(order=order)
+    first, second = _codes(order)
+    _file(Client(), order, token, codes=[first])
+    complaint = Complaint.objects.get()
+    agent = staff_user("agent", "compliance.change_complaint")
+
+    complaint_resolve_refund(complaint_id=complaint.pk, actor=agent, note="code dead")
+
+    complaint.refresh_from_db()
+    first.refresh_from_db()
+    second.refresh_from_db()
+    order.refresh_from_db()
+    refund = complaint.refund
+    assert (complaint.resolution, refund.status) == ("refunded", "succeeded")
+    assert (first.status, second.status, order.status) == (
+        "revoked",
+        "delivered",
+        "partially_refunded",
+    )
+    at_stripe = stripe_gateway.refund_retrieve(refund.stripe_refund_id)
+    assert (at_stripe.status, at_stripe.amount_minor) == ("succeeded", refund.amount_minor)
+    assert at_stripe.payment_intent_id == order.payment.stripe_payment_intent_id
