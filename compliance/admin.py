@@ -14,12 +14,10 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -31,7 +29,6 @@ from compliance import selectors
 from compliance.forms import (
     BatchProvenanceForm,
     BlocklistEntryAddForm,
-    NoteForm,
     RefundRequestForm,
     RevocationListForm,
     SupplierDocumentForm,
@@ -75,7 +72,7 @@ from compliance.services.screening import (
     blocklist_entry_add,
     reason_text,
 )
-from core.admin_pages import service_form_page
+from core.admin_pages import action_with_note, service_form_page
 from core.audit import audit_record
 from core.errors import KeyshopError
 from shop.models import Order
@@ -90,42 +87,6 @@ class _ReadOnlyInline(admin.TabularInline):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-
-def _with_note(
-    model_admin: admin.ModelAdmin,
-    request: HttpRequest,
-    queryset: QuerySet,
-    *,
-    action: str,
-    title: str,
-    question: str,
-    submit_label: str,
-    apply: Callable[[Any, str], None],
-) -> TemplateResponse | None:
-    """An action that needs a written note: ask for it, then apply it to each selected row."""
-    form = NoteForm(request.POST if "apply" in request.POST else None)
-    if form.is_bound and form.is_valid():
-        for obj in queryset.order_by("pk"):
-            try:
-                apply(obj, form.cleaned_data["note"])
-            except KeyshopError as error:
-                model_admin.message_user(request, f"{obj}: {error.message}", messages.ERROR)
-            else:
-                model_admin.message_user(request, f"{obj}: {gettext('done')}", messages.SUCCESS)
-        return None
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "opts": model_admin.opts,
-        "title": title,
-        "question": question,
-        "submit_label": submit_label,
-        "queryset": queryset,
-        "form": form,
-        "action": action,
-        "action_checkbox_name": ACTION_CHECKBOX_NAME,
-    }
-    return TemplateResponse(request, "admin/compliance/note_form.html", context)
 
 
 def _each(
@@ -550,7 +511,7 @@ class BatchProvenanceAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Reject (asks why)"), permissions=["approve_batch"])
     def reject(self, request: HttpRequest, queryset: QuerySet):
-        return _with_note(
+        return action_with_note(
             self,
             request,
             queryset,
@@ -730,7 +691,7 @@ class RevocationCaseAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Resolve (asks how)"), permissions=["change"])
     def resolve(self, request: HttpRequest, queryset: QuerySet):
-        return _with_note(
+        return action_with_note(
             self,
             request,
             queryset.filter(status=RevocationCaseStatus.OPEN),
@@ -957,7 +918,7 @@ class OrderReviewAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Refuse: refund (asks why)"), permissions=["review"])
     def refuse(self, request: HttpRequest, queryset: QuerySet):
-        return _with_note(
+        return action_with_note(
             self,
             request,
             queryset,
@@ -1268,7 +1229,7 @@ class ComplaintAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Reply to the buyer"), permissions=["change"])
     def reply(self, request: HttpRequest, queryset: QuerySet):
-        return _with_note(
+        return action_with_note(
             self,
             request,
             queryset,
@@ -1283,7 +1244,7 @@ class ComplaintAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Replace the codes (old ones defective)"), permissions=["change"])
     def replace_codes(self, request: HttpRequest, queryset: QuerySet):
-        return _with_note(
+        return action_with_note(
             self,
             request,
             queryset,
@@ -1300,7 +1261,7 @@ class ComplaintAdmin(admin.ModelAdmin):
     def refund_codes(self, request: HttpRequest, queryset: QuerySet):
         if not request.user.has_perm("compliance.add_refund"):
             raise PermissionDenied
-        return _with_note(
+        return action_with_note(
             self,
             request,
             queryset,
@@ -1315,7 +1276,7 @@ class ComplaintAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Reject"), permissions=["change"])
     def reject(self, request: HttpRequest, queryset: QuerySet):
-        return _with_note(
+        return action_with_note(
             self,
             request,
             queryset,

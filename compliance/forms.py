@@ -76,12 +76,6 @@ class BatchProvenanceForm(forms.ModelForm):
         return cleaned
 
 
-class NoteForm(forms.Form):
-    """The why of a refusal or rejection, asked on an intermediate page."""
-
-    note = forms.CharField(label=_("note"), widget=forms.Textarea(attrs={"rows": 4}))
-
-
 class RevocationListForm(forms.Form):
     product = forms.ModelChoiceField(label=_("product"), queryset=Product.objects.order_by("name"))
     publisher = forms.CharField(label=_("publisher"), max_length=200)

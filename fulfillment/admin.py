@@ -21,7 +21,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from core.admin_pages import service_form_page
+from core.admin_pages import action_with_note, service_form_page
 from core.errors import KeyshopError
 from fulfillment.code_import import CodeFileFormat
 from fulfillment.models import (
@@ -308,14 +308,6 @@ class StockLevelAdmin(admin.ModelAdmin):
         return False
 
 
-class CodeRevokeForm(forms.Form):
-    """The reason a staff member gives for revoking codes, carried through the admin action."""
-
-    action = forms.CharField(widget=forms.HiddenInput, initial="revoke")
-    _selected_action = forms.CharField(widget=forms.MultipleHiddenInput)
-    reason = forms.CharField(label=_("Why are these codes revoked?"), max_length=500)
-
-
 @admin.register(Code)
 class CodeAdmin(admin.ModelAdmin):
     """Codes by status and order; never the code itself (no ciphertext, no plaintext)."""
@@ -340,27 +332,19 @@ class CodeAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Revoke selected codes"), permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[Code]):
-        form = CodeRevokeForm(
-            request.POST if "reason" in request.POST else None,
-            initial={"_selected_action": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)},
+        return action_with_note(
+            self,
+            request,
+            queryset,
+            action="revoke",
+            title=gettext("Revoke codes"),
+            question=gettext(
+                "A delivered code stops being the buyer's; an unsold one leaves stock. "
+                "Why are these codes revoked?"
+            ),
+            submit_label=gettext("Revoke"),
+            apply=lambda code, note: code_revoke(code_id=code.pk, actor=request.user, reason=note),
         )
-        if not form.is_valid():
-            return service_form_page(
-                self,
-                request,
-                form,
-                title=gettext("Revoke codes"),
-                submit_label=gettext("Revoke"),
-                intro=gettext(
-                    "A delivered code stops being the buyer's; an unsold one leaves stock."
-                ),
-            )
-        for code in queryset:
-            try:
-                code_revoke(code_id=code.pk, actor=request.user, reason=form.cleaned_data["reason"])
-            except KeyshopError as error:
-                self.message_user(request, f"#{code.pk}: {error.message}", messages.ERROR)
-        return None
 
 
 admin.site.unregister(Order)

@@ -72,4 +72,4 @@ def test_a_weak_secret_key_is_refused():
 def test_development_mail_goes_to_the_var_folder_not_the_working_directory():
     from django.conf import settings
 
-    assert settings.EMAIL_FILE_PATH == str(settings.VAR_DIR / "mail")
+    assert str(settings.VAR_DIR / "mail") == settings.EMAIL_FILE_PATH

@@ -27,7 +27,12 @@ def test_revoking_asks_for_a_reason_then_revokes_and_audits(otp_admin_client):
 
     asked = _action(otp_admin_client, "fulfillment_code", "revoke", [code.pk])
     done = _action(
-        otp_admin_client, "fulfillment_code", "revoke", [code.pk], reason="Publisher recalled it"
+        otp_admin_client,
+        "fulfillment_code",
+        "revoke",
+        [code.pk],
+        apply="1",
+        note="Publisher recalled it",
     )
 
     assert asked.status_code == 200 and "Why are these codes revoked?" in asked.content.decode()
