@@ -27,9 +27,8 @@ from core.errors import Conflict, IllegalTransition, InvalidInput
 from core.logging import redact
 from fulfillment.tasks import order_deliver_task
 from shop import stripe_gateway
-from shop.models import Order, OrderStatus, Payment, PaymentStatus, StripeEvent
-from shop.services.orders import order_transition
-from shop.stock import stock_provider
+from shop.models import OrderStatus, Payment, PaymentStatus, StripeEvent
+from shop.services.orders import order_transition, release_hold
 from shop.stripe_gateway import PaymentGatewayError
 
 logger = logging.getLogger(__name__)
@@ -145,14 +144,14 @@ def order_review_refuse(
         review = OrderReview.objects.select_for_update().get(order_id=order_id)
         if review.status == R.REFUSED:
             return review
-        order_transition(
+        order, _moved = order_transition(
             order_id=order_id,
             to_status=OrderStatus.REFUNDED,
             kind="review_refused",
             note=review.note or note,
             actor=actor,
         )
-        _hold_release(order_id)
+        release_hold(order)  # the order is locked by the transition
         review.stripe_refund_id = refund_id
         review.save(update_fields=["stripe_refund_id"])
         review, _moved = order_review_transition(
@@ -200,13 +199,6 @@ def _refund(order_id: int) -> str:
         # Refunded before (a retry after Stripe forgot the key, or by hand in Stripe).
         return ""
     return refund.id
-
-
-def _hold_release(order_id: int) -> None:
-    """Give the order's held stock back, once (the flag is cleared with a conditional update)."""
-    order = Order.objects.get(pk=order_id)
-    if Order.objects.filter(pk=order_id, holds_reservation=True).update(holds_reservation=False):
-        stock_provider().release({line.product_id: line.quantity for line in order.lines.all()})
 
 
 # Stripe Radar: KEYSHOP_STRIPE_EVENT_HANDLERS["review.closed"].
