@@ -43,6 +43,13 @@ def reseller_webhooks_announce_task(order_id: int, to_status: str) -> int:
     return order_status_announce(order_id=order_id, to_status=to_status)
 
 
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=10)
+def reseller_codes_revoked_announce_task(order_id: int, code_ids: list[int], cause: str) -> int:
+    from shop.services.reseller_webhooks import codes_revoked_announce
+
+    return codes_revoked_announce(order_id=order_id, code_ids=code_ids, cause=cause)
+
+
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def reseller_webhook_delivery_attempt_task(delivery_id: int) -> str:
     # HTTP failures are not retried here: the delivery records them and the beat

@@ -30,6 +30,7 @@ from compliance.services.refunds import refund_request
 from core.audit import audit_record
 from core.errors import KeyshopError
 from fulfillment.models import Code, CodeReveal, CodeStatus
+from fulfillment.services.codes import RevocationCause, delivered_codes_revoke
 from shop.models import Order, OrderStatus, Payment, StripeEvent
 from shop.services.orders import ALLOWED_MOVES as ORDER_MOVES
 from shop.services.orders import order_transition
@@ -58,21 +59,6 @@ def _order_move(order: Order, to_status: str, *, kind: str, note: str) -> bool:
     return True
 
 
-def _codes_revoke(code_ids: list[int], *, order_id: int, why: str, obj_type: str, obj_id) -> int:
-    revoked = Code.objects.filter(pk__in=code_ids, status=CodeStatus.DELIVERED).update(
-        status=CodeStatus.REVOKED
-    )
-    if revoked:
-        audit_record(
-            action="code.revoke",
-            obj_type=obj_type,
-            obj_id=obj_id,
-            reason=why,
-            data={"code_ids": sorted(code_ids), "order_id": order_id},
-        )
-    return revoked
-
-
 @transaction.atomic
 def stripe_dispute_created(event: StripeEvent) -> str:
     """A buyer disputed a payment: record it, mark the order disputed, stop unrevealed codes."""
@@ -97,12 +83,14 @@ def stripe_dispute_created(event: StripeEvent) -> str:
             order_line__order=order, status=CodeStatus.DELIVERED, reveals__isnull=True
         ).values_list("pk", flat=True)
     )
-    revoked = _codes_revoke(
-        unrevealed,
-        order_id=order.pk,
-        why="dispute opened; code never revealed",
-        obj_type="compliance.dispute",
-        obj_id=dispute.pk,
+    revoked = len(
+        delivered_codes_revoke(
+            code_ids=unrevealed,
+            cause=RevocationCause.DISPUTED,
+            reason="dispute opened; code never revealed",
+            obj_type="compliance.dispute",
+            obj_id=dispute.pk,
+        )
     )
     Dispute.objects.filter(pk=dispute.pk).update(codes_revoked=revoked)
     audit_record(
@@ -140,10 +128,10 @@ def stripe_dispute_closed(event: StripeEvent) -> str:
                 order_line__order_id=dispute.order_id, status=CodeStatus.DELIVERED
             ).values_list("pk", flat=True)
         )
-        _codes_revoke(
-            remaining,
-            order_id=dispute.order_id,
-            why="dispute lost",
+        delivered_codes_revoke(
+            code_ids=remaining,
+            cause=RevocationCause.DISPUTED,
+            reason="dispute lost",
             obj_type="compliance.dispute",
             obj_id=dispute.pk,
         )
@@ -186,12 +174,14 @@ def stripe_early_fraud_warning_created(event: StripeEvent) -> str:
     except KeyshopError as error:
         logger.warning("early fraud warning on order %s: %s", order.number, error.code)
         refund = None
-    revoked = _codes_revoke(
-        code_ids,
-        order_id=order.pk,
-        why="early fraud warning",
-        obj_type="shop.order",
-        obj_id=order.pk,
+    revoked = len(
+        delivered_codes_revoke(
+            code_ids=code_ids,
+            cause=RevocationCause.FRAUD_WARNING,
+            reason="early fraud warning",
+            obj_type="shop.order",
+            obj_id=order.pk,
+        )
     )
     audit_record(
         action="order.early_fraud_warning",

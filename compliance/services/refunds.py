@@ -34,6 +34,7 @@ from core.audit import audit_record
 from core.errors import Conflict, IllegalTransition, InvalidInput
 from core.logging import redact
 from fulfillment.models import Code, CodeStatus
+from fulfillment.services.codes import RevocationCause, delivered_codes_revoke
 from shop import stripe_gateway
 from shop.models import Order, OrderStatus, Payment, PaymentStatus, StripeEvent
 from shop.services.orders import ALLOWED_MOVES as ORDER_MOVES
@@ -262,18 +263,12 @@ def _refund_complete(refund: Refund, *, note: str) -> Refund:
         codes = codes.filter(order_line__order_id=refund.order_id)
     else:
         codes = codes.filter(pk__in=refund.codes.values("pk"))
-    code_ids = sorted(codes.values_list("pk", flat=True))
-    revoked = Code.objects.filter(pk__in=code_ids, status=CodeStatus.DELIVERED).update(
-        status=CodeStatus.REVOKED
+    delivered_codes_revoke(
+        code_ids=codes.values_list("pk", flat=True),
+        cause=RevocationCause.REFUNDED,
+        obj_type="compliance.refund",
+        obj_id=refund.pk,
     )
-    if revoked:
-        audit_record(
-            action="code.revoke",
-            obj_type="compliance.refund",
-            obj_id=refund.pk,
-            reason="refunded",
-            data={"code_ids": code_ids, "order_id": refund.order_id},
-        )
     _order_mark_refunded(refund)
     return refund
 

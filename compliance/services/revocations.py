@@ -5,10 +5,12 @@ normalised with ``normalise_code`` and hashed with the vault's ``blind_index``
 for the product), and only the blind indexes are kept, never a code. Matching
 codes in stock are withdrawn (status ``revoked``) with the product's stock
 counter in the same transaction; matching codes already delivered open a
-``RevocationCase`` for staff, and the buyer is told by email.
+``RevocationCase`` for staff, and the buyer is told by email (a reseller also
+by the ``code.revoked`` webhook, with cause ``publisher_revocation_list``).
 """
 
 import logging
+from collections import defaultdict
 from functools import partial
 from typing import BinaryIO
 
@@ -41,10 +43,11 @@ from fulfillment.code_import import (
     code_file_parse,
 )
 from fulfillment.models import Code, CodeStatus
-from fulfillment.services.codes import codes_withdraw
+from fulfillment.services.codes import RevocationCause, codes_withdraw
 from shop.models import Order, OrderEvent, Product
 from shop.services.emails import order_link
 from shop.services.orders import order_access_link_create
+from shop.tasks import reseller_codes_revoked_announce_task
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +87,7 @@ def revocation_list_import(
     )
     lines_read = listed = 0
     withdrawn_available = withdrawn_held_back = 0
-    orders_hit: set[int] = set()
+    codes_hit: dict[int, list[int]] = defaultdict(list)
     for chunk in batched(code_file.outcomes, CHUNK_SIZE):
         lines_read += len(chunk)
         indexes = [outcome.fingerprint for outcome in chunk if isinstance(outcome, Accepted)]
@@ -101,7 +104,10 @@ def revocation_list_import(
         withdrawn_available += withdrawn.available
         withdrawn_held_back += withdrawn.held_back
         # After the withdrawal: a code delivered meanwhile is found here.
-        orders_hit |= _cases_open(revocation_list, matches.filter(status=CodeStatus.DELIVERED))
+        for order_id, code_ids in _cases_open(
+            revocation_list, matches.filter(status=CodeStatus.DELIVERED)
+        ).items():
+            codes_hit[order_id] += code_ids
     revocation_list.lines_read = lines_read
     revocation_list.codes_listed = listed
     revocation_list.withdrawn_available = withdrawn_available
@@ -121,8 +127,18 @@ def revocation_list_import(
             "cases": revocation_list.delivered_matches,
         },
     )
-    for order_id in sorted(orders_hit):
+    for order_id in sorted(codes_hit):
         transaction.on_commit(partial(revocation_buyer_notify_task.delay, order_id))
+    reseller_orders = Order.objects.filter(pk__in=codes_hit, reseller__isnull=False)
+    for order_id in reseller_orders.values_list("pk", flat=True):
+        transaction.on_commit(
+            partial(
+                reseller_codes_revoked_announce_task.delay,
+                order_id,
+                codes_hit[order_id],
+                str(RevocationCause.PUBLISHER),
+            )
+        )
     logger.info(
         "revocation list %s: %d listed, %d available and %d held-back codes withdrawn, "
         "%d delivered codes",
@@ -135,9 +151,9 @@ def revocation_list_import(
     return revocation_list
 
 
-def _cases_open(revocation_list: RevocationList, delivered: QuerySet[Code]) -> set[int]:
-    """A case per delivered code not yet in one; returns the orders of the new cases."""
-    orders = set()
+def _cases_open(revocation_list: RevocationList, delivered: QuerySet[Code]) -> dict[int, list[int]]:
+    """A case per delivered code not yet in one; returns the new cases' codes by order."""
+    orders: dict[int, list[int]] = defaultdict(list)
     rows = delivered.filter(revocation_case__isnull=True).values_list("pk", "order_line__order_id")
     for code_id, order_id in rows:
         case = RevocationCase.objects.create(
@@ -146,7 +162,7 @@ def _cases_open(revocation_list: RevocationList, delivered: QuerySet[Code]) -> s
         RevocationCaseEvent.objects.create(
             case=case, to_status=case.status, note=_("Code on the publisher's revocation list")
         )
-        orders.add(order_id)
+        orders[order_id].append(code_id)
     return orders
 
 

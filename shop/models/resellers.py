@@ -376,7 +376,6 @@ class ResellerOrderRequest(models.Model):
 class WebhookEventType(models.TextChoices):
     ORDER_DELIVERED = "order.delivered", _("Order delivered")
     ORDER_REFUNDED = "order.refunded", _("Order refunded (fully or partly)")
-    # Sent once code revocation exists (a later issue); accepted in subscriptions now.
     CODE_REVOKED = "code.revoked", _("Code revoked")
 
 

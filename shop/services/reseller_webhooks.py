@@ -196,14 +196,58 @@ def order_status_announce(*, order_id: int, to_status: str) -> int:
     (a retried task) creates nothing new and the event id stays the same.
     """
     event_type = EVENT_FOR_STATUS.get(to_status)
-    order = (
+    order = _reseller_order(order_id)
+    if event_type is None or order is None:
+        return 0
+    order_event = (
+        OrderEvent.objects.filter(order=order, to_status=to_status).order_by("-pk").first()
+    )
+    source = f"order-event:{order_event.pk}" if order_event else f"order:{order.pk}:{to_status}"
+    return _deliveries_create(
+        order, event_type, [(source, {"order": _order_payload(order, to_status)})]
+    )
+
+
+@transaction.atomic
+def codes_revoked_announce(*, order_id: int, code_ids: Sequence[int], cause: str) -> int:
+    """Announce ``code.revoked`` for each of these codes of a reseller order.
+
+    One event per code (its source is the code, which is revoked once), so a
+    repeated call creates nothing new. ``cause`` is a stable word such as
+    ``refunded`` or ``disputed``, never staff's free text. Returns how many are new.
+    """
+    order = _reseller_order(order_id)
+    if order is None:
+        return 0
+    order_data = _order_payload(order, order.status)
+    return _deliveries_create(
+        order,
+        WebhookEventType.CODE_REVOKED,
+        [
+            (
+                f"code-revoked:{code_id}",
+                {"code": {"id": code_id, "cause": cause}, "order": order_data},
+            )
+            for code_id in sorted(set(code_ids))
+        ],
+    )
+
+
+def _reseller_order(order_id: int) -> Order | None:
+    return (
         Order.objects.filter(pk=order_id, reseller__isnull=False)
         .select_related("reseller_request")
         .prefetch_related("lines")
         .first()
     )
-    if event_type is None or order is None:
-        return 0
+
+
+def _deliveries_create(order: Order, event_type: str, events: list[tuple[str, dict]]) -> int:
+    """One delivery per (source, data) event and endpoint subscribed to the type; sent after commit.
+
+    An endpoint has each source at most once (a unique constraint), so announcing
+    the same thing again creates nothing. Returns how many deliveries are new.
+    """
     endpoints = [
         endpoint
         for endpoint in ResellerWebhookEndpoint.objects.filter(
@@ -211,35 +255,30 @@ def order_status_announce(*, order_id: int, to_status: str) -> int:
         )
         if event_type in endpoint.event_types
     ]
-    if not endpoints:
-        return 0
-    order_event = (
-        OrderEvent.objects.filter(order=order, to_status=to_status).order_by("-pk").first()
-    )
-    source = f"order-event:{order_event.pk}" if order_event else f"order:{order.pk}:{to_status}"
     now = timezone.now()
     created = []
     for endpoint in endpoints:
-        delivery = ResellerWebhookDelivery(
-            endpoint=endpoint,
-            event_type=event_type,
-            source=source,
-            next_attempt_at=now,
-            expires_at=now + timedelta(hours=settings.KEYSHOP_RESELLER_WEBHOOK_RETRY_HOURS),
-            payload={},
-        )
-        delivery.payload = {
-            "id": str(delivery.event_id),
-            "type": event_type,
-            "created": now.isoformat(),
-            "data": {"order": _order_payload(order, to_status)},
-        }
-        try:
-            with transaction.atomic():
-                delivery.save()
-        except IntegrityError:
-            continue  # announced already
-        created.append(delivery.pk)
+        for source, data in events:
+            delivery = ResellerWebhookDelivery(
+                endpoint=endpoint,
+                event_type=event_type,
+                source=source,
+                next_attempt_at=now,
+                expires_at=now + timedelta(hours=settings.KEYSHOP_RESELLER_WEBHOOK_RETRY_HOURS),
+                payload={},
+            )
+            delivery.payload = {
+                "id": str(delivery.event_id),
+                "type": event_type,
+                "created": now.isoformat(),
+                "data": data,
+            }
+            try:
+                with transaction.atomic():
+                    delivery.save()
+            except IntegrityError:
+                continue  # announced already
+            created.append(delivery.pk)
     for delivery_id in created:
         transaction.on_commit(
             lambda delivery_id=delivery_id: reseller_webhook_delivery_attempt_task.delay(

@@ -296,3 +296,95 @@ def test_endpoints_can_be_changed_and_deleted(api):
     )
     assert deleted.status_code == 204
     assert ResellerWebhookEndpoint.objects.count() == 0
+
+
+def _deliver_two_codes(api, reseller, capture, codes) -> tuple[str, list[int]]:
+    product = ProductFactory(price_minor=300)
+    codes_stock(product, 2, codes=codes)
+    fund(reseller, 600)
+    with capture(execute=True):
+        created = api.post(
+            reverse("api:orders"),
+            {"lines": [{"product_id": product.pk, "quantity": 2}], "reference": "ref-r"},
+            format="json",
+            headers={"Idempotency-Key": "to-revoke"},
+        )
+    number = created.json()["number"]
+    detail = api.get(reverse("api:order", kwargs={"number": number})).json()
+    return number, sorted(code["code_id"] for code in detail["codes"])
+
+
+def test_a_code_revoked_by_staff_is_announced_once_with_its_cause(
+    api, reseller, receiver, django_capture_on_commit_callbacks
+):
+    from fulfillment.services.codes import code_revoke
+
+    hook = receiver()
+    endpoint = _register(api, hook.url, event_types=["code.revoked"])
+    number, (first, second) = _deliver_two_codes(
+        api, reseller, django_capture_on_commit_callbacks, ["REVOKE-ME-1", "REVOKE-ME-2"]
+    )
+
+    for _repeat in range(2):  # a repeat revokes nothing and announces nothing
+        with django_capture_on_commit_callbacks(execute=True):
+            code_revoke(code_id=first, actor=None, reason="publisher recalled it")
+
+    assert len(hook.requests) == 1
+    event = _verify(endpoint["secret"], hook.requests[0])
+    assert event["type"] == "code.revoked"
+    assert event["data"]["code"] == {"id": first, "cause": "revoked_by_staff"}
+    assert event["data"]["order"]["number"] == number
+    assert event["data"]["order"]["reference"] == "ref-r"
+    assert b"REVOKE-ME" not in hook.requests[0]["body"]
+    assert b"publisher recalled" not in hook.requests[0]["body"]  # staff's words stay inside
+    revealed = api.get(reverse("api:order", kwargs={"number": number})).json()["codes"]
+    assert [code["code_id"] for code in revealed] == [second]
+
+
+def test_codes_on_a_publisher_revocation_list_are_announced_to_the_reseller(
+    api, reseller, receiver, django_capture_on_commit_callbacks
+):
+    import io
+
+    from compliance.services.revocations import revocation_list_import
+    from fulfillment.models import Code
+
+    hook = receiver()
+    endpoint = _register(api, hook.url, event_types=["code.revoked", "order.delivered"])
+    _number, code_ids = _deliver_two_codes(
+        api, reseller, django_capture_on_commit_callbacks, ["LISTED-AAA-1", "LISTED-AAA-2"]
+    )
+    product = Code.objects.get(pk=code_ids[0]).product
+    hook.requests.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        revocation_list_import(
+            product=product,
+            publisher="Publisher",
+            reference="RL-1",
+            file=io.BytesIO(b"LISTED-AAA-2\nNOT-OURS-9\n"),
+            actor=None,
+        )
+
+    events = [_verify(endpoint["secret"], r) for r in hook.requests]
+    assert [(e["type"], e["data"]["code"]) for e in events] == [
+        ("code.revoked", {"id": code_ids[1], "cause": "publisher_revocation_list"})
+    ]
+
+
+def test_an_endpoint_not_subscribed_to_code_revoked_hears_nothing_of_it(
+    api, reseller, receiver, django_capture_on_commit_callbacks
+):
+    from fulfillment.services.codes import code_revoke
+
+    hook = receiver()
+    _register(api, hook.url, event_types=["order.refunded"])
+    _number, code_ids = _deliver_two_codes(
+        api, reseller, django_capture_on_commit_callbacks, ["QUIET-0001", "QUIET-0002"]
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        code_revoke(code_id=code_ids[0], actor=None, reason="test")
+
+    assert hook.requests == []
+    assert not ResellerWebhookDelivery.objects.filter(event_type="code.revoked").exists()
