@@ -3,8 +3,9 @@
 Thin: forms validate, services decide. Each action that changes something is
 guarded by a Django permission (``compliance.vet_supplier``,
 ``compliance.approve_batch``, ``compliance.export_provenance``,
-``compliance.review_order``, ``compliance.download_supplierdocument``), and no
-page shows a code (provenance exports carry a fingerprint) or an IP address.
+``compliance.review_order``, ``compliance.download_supplierdocument``,
+``compliance.resolve_supplierclaim``), and no page shows a code (provenance
+exports carry a fingerprint) or an IP address.
 """
 
 import csv
@@ -20,7 +21,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, Stream
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.formats import date_format
+from django.utils.formats import date_format, number_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -54,12 +55,16 @@ from compliance.models import (
     RevocationList,
     ScreeningDecision,
     ScreeningRule,
+    SupplierClaim,
+    SupplierClaimEvent,
+    SupplierClaimStatus,
     SupplierDocument,
     SupplierVetting,
     SupplierVettingEvent,
     VettingStatus,
 )
 from compliance.models.screening import THRESHOLD_MEANING, RuleKind
+from compliance.services import claims as claim_services
 from compliance.services import complaints as complaint_services
 from compliance.services import disputes as dispute_services
 from compliance.services import provenance as provenance_services
@@ -137,19 +142,86 @@ class SupplierVettingEventInline(_ReadOnlyInline):
     readonly_fields = fields
 
 
+def _defect_rate(vetting: SupplierVetting) -> selectors.DefectRate:
+    """The rate from the annotations of ``SupplierVettingAdmin.get_queryset`` (no query)."""
+    return selectors.DefectRate(
+        vetting.supplier_id,
+        getattr(vetting, "defect_delivered", 0),
+        getattr(vetting, "defect_claims", 0),
+    )
+
+
+def _percent_text(rate: selectors.DefectRate) -> str:
+    if rate.percent is None:
+        return "-"
+    return f"{number_format(rate.percent, decimal_pos=2)}%"
+
+
+class DefectFlagFilter(admin.SimpleListFilter):
+    """Suppliers whose defect rate reached the threshold and wait for an officer."""
+
+    title = _("flagged for review")
+    parameter_name = "defect_flagged"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(defect_flagged_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(defect_flagged_at__isnull=True)
+        return queryset
+
+
 @admin.register(SupplierVetting)
 class SupplierVettingAdmin(admin.ModelAdmin):
-    list_display = ["supplier", "status", "authorisation_valid_until", "documents", "updated_at"]
-    list_filter = ["status"]
+    list_display = [
+        "supplier",
+        "status",
+        "authorisation_valid_until",
+        "documents",
+        "defect_delivered",
+        "defect_claims",
+        "defect_rate",
+        "defect_flagged",
+        "updated_at",
+    ]
+    list_filter = ["status", DefectFlagFilter]
     list_select_related = ["supplier"]
     search_fields = ["supplier__name"]
-    fields = ["supplier", "status", "approved_at", "authorisation_valid_until", "notes"]
-    readonly_fields = ["supplier", "status", "approved_at", "authorisation_valid_until"]
+    fields = [
+        "supplier",
+        "status",
+        "approved_at",
+        "authorisation_valid_until",
+        "notes",
+        "defect_summary",
+        "defect_flagged_at",
+        "defect_flag_note",
+    ]
+    readonly_fields = [
+        "supplier",
+        "status",
+        "approved_at",
+        "authorisation_valid_until",
+        "defect_summary",
+        "defect_flagged_at",
+        "defect_flag_note",
+    ]
     inlines = [SupplierVettingEventInline]
-    actions = ["start_review", "approve", "suspend", "offboard"]
+    actions = ["start_review", "approve", "suspend", "offboard", "clear_defect_flag"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SupplierVetting]:
-        return super().get_queryset(request).annotate(document_count=Count("supplier__documents"))
+        # Counts as subqueries, not joins: a join would multiply the document count.
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                document_count=Count("supplier__documents"),
+                **selectors.supplier_defect_annotations(supplier_ref="supplier_id"),
+            )
+        )
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -171,6 +243,36 @@ class SupplierVettingAdmin(admin.ModelAdmin):
             vetting.supplier_id,
             getattr(vetting, "document_count", 0),
         )
+
+    @admin.display(description=_("codes delivered (window)"), ordering="defect_delivered")
+    def defect_delivered(self, vetting: SupplierVetting) -> int:
+        return _defect_rate(vetting).delivered
+
+    @admin.display(description=_("claims (window)"), ordering="defect_claims")
+    def defect_claims(self, vetting: SupplierVetting) -> str:
+        url = reverse("admin:compliance_supplierclaim_changelist")
+        return format_html(
+            '<a href="{}?batch__supplier__id__exact={}">{}</a>',
+            url,
+            vetting.supplier_id,
+            _defect_rate(vetting).claims,
+        )
+
+    @admin.display(description=_("defect rate"))
+    def defect_rate(self, vetting: SupplierVetting) -> str:
+        rate = _defect_rate(vetting)
+        text = _percent_text(rate)
+        if rate.reaches_threshold():
+            return format_html('<strong style="color: var(--error-fg)">{}</strong>', text)
+        return text
+
+    @admin.display(description=_("flagged for review"), boolean=True)
+    def defect_flagged(self, vetting: SupplierVetting) -> bool:
+        return vetting.defect_flagged_at is not None
+
+    @admin.display(description=_("defect rate"))
+    def defect_summary(self, vetting: SupplierVetting) -> str:
+        return claim_services.defect_rate_text(_defect_rate(vetting))
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
         """Vetting starts by naming an existing supplier (fulfillment keeps the supplier)."""
@@ -218,6 +320,24 @@ class SupplierVettingAdmin(admin.ModelAdmin):
     @admin.action(description=_("Offboard (takes its batches off sale)"), permissions=["vet"])
     def offboard(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._move(request, queryset, VettingStatus.OFFBOARDED)
+
+    @admin.action(description=_("Clear the defect flag (asks why)"), permissions=["vet"])
+    def clear_defect_flag(self, request: HttpRequest, queryset: QuerySet):
+        return action_with_note(
+            self,
+            request,
+            queryset,
+            action="clear_defect_flag",
+            title=gettext("Clear the defect flag"),
+            question=gettext(
+                "The suppliers stay as they are (suspend them with the vetting actions). "
+                "Why is the flag cleared?"
+            ),
+            submit_label=gettext("Clear the flag"),
+            apply=lambda vetting, note: claim_services.supplier_defect_flag_clear(
+                vetting_id=vetting.pk, actor=request.user, note=note
+            ),
+        )
 
 
 @admin.register(SupplierDocument)
@@ -1287,4 +1407,125 @@ class ComplaintAdmin(admin.ModelAdmin):
             apply=lambda complaint, note: complaint_services.complaint_reject(
                 complaint_id=complaint.pk, actor=request.user, note=note
             ),
+        )
+
+
+# --- Supplier claims ---------------------------------------------------------------------
+
+
+class SupplierClaimEventInline(_ReadOnlyInline):
+    model = SupplierClaimEvent
+    fields = ["created_at", "from_status", "to_status", "actor", "note"]
+    readonly_fields = fields
+
+
+@admin.register(SupplierClaim)
+class SupplierClaimAdmin(admin.ModelAdmin):
+    """Defective codes claimed back from suppliers; the supplier's answer is recorded here."""
+
+    list_display = [
+        "pk",
+        "supplier",
+        "batch_link",
+        "product",
+        "code_number",
+        "complaint_link",
+        "status",
+        "created_at",
+        "resolved_by",
+    ]
+    list_filter = [
+        "status",
+        ("batch__supplier", admin.RelatedOnlyFieldListFilter),
+        ("batch", admin.RelatedOnlyFieldListFilter),
+    ]
+    list_select_related = ["batch__supplier", "batch__product", "resolved_by"]
+    search_fields = ["batch__supplier__name", "complaint__order__number"]
+    fields = [
+        "supplier",
+        "batch_link",
+        "product",
+        "code_number",
+        "complaint_link",
+        "status",
+        "note",
+        "resolved_by",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = fields
+    inlines = [SupplierClaimEventInline]
+    actions = ["accept", "reject"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # opened when a complaint's codes are replaced
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # read-only pages; the supplier's answer is an action
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_resolve_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("compliance.resolve_supplierclaim")
+
+    @admin.display(description=_("supplier"), ordering="batch__supplier__name")
+    def supplier(self, claim: SupplierClaim) -> object:
+        return claim.batch.supplier
+
+    @admin.display(description=_("batch"), ordering="batch_id")
+    def batch_link(self, claim: SupplierClaim) -> str:
+        url = reverse("admin:fulfillment_batch_change", args=[claim.batch_id])
+        return format_html('<a href="{}">#{}</a>', url, claim.batch_id)
+
+    @admin.display(description=_("product"))
+    def product(self, claim: SupplierClaim) -> object:
+        return claim.batch.product
+
+    @admin.display(description=_("code"), ordering="code_id")
+    def code_number(self, claim: SupplierClaim) -> str:
+        return f"#{claim.code_id}"  # its number only: never the code
+
+    @admin.display(description=_("complaint"), ordering="complaint_id")
+    def complaint_link(self, claim: SupplierClaim) -> str:
+        if claim.complaint_id is None:
+            return "-"
+        url = reverse("admin:compliance_complaint_change", args=[claim.complaint_id])
+        return format_html('<a href="{}">#{}</a>', url, claim.complaint_id)
+
+    def _answer(self, request: HttpRequest, queryset: QuerySet, to_status: str, **texts: str):
+        return action_with_note(
+            self,
+            request,
+            queryset,
+            apply=lambda claim, note: claim_services.supplier_claim_transition(
+                claim_id=claim.pk, to_status=to_status, actor=request.user, note=note
+            ),
+            **texts,
+        )
+
+    @admin.action(
+        description=_("Accepted: the supplier credited or replaced them"), permissions=["resolve"]
+    )
+    def accept(self, request: HttpRequest, queryset: QuerySet):
+        return self._answer(
+            request,
+            queryset,
+            SupplierClaimStatus.ACCEPTED,
+            action="accept",
+            title=gettext("The supplier accepted the claims"),
+            question=gettext("How did the supplier settle them (credit note, replacement codes)?"),
+            submit_label=gettext("Record as accepted"),
+        )
+
+    @admin.action(description=_("Rejected: the supplier refused them"), permissions=["resolve"])
+    def reject(self, request: HttpRequest, queryset: QuerySet):
+        return self._answer(
+            request,
+            queryset,
+            SupplierClaimStatus.REJECTED,
+            action="reject",
+            title=gettext("The supplier rejected the claims"),
+            question=gettext("Why did the supplier refuse them?"),
+            submit_label=gettext("Record as rejected"),
         )

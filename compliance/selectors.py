@@ -1,13 +1,24 @@
-"""Reads of the compliance app: supplier standing, review timers, provenance export."""
+"""Reads of the compliance app: supplier standing, defect rates, review timers, provenance."""
 
-from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
+from django.conf import settings
+from django.db.models import Count, Expression, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from compliance.models import OrderReview, SupplierDocument, SupplierVetting, VettingStatus
+from compliance.models import (
+    OrderReview,
+    SupplierClaim,
+    SupplierDocument,
+    SupplierVetting,
+    VettingStatus,
+)
 from compliance.models.suppliers import AUTHORISATION_KINDS
-from fulfillment.models import Code
+from fulfillment.models import Code, Supplier
 
 # Hex digits of the blind index shown as a code's fingerprint: enough to tell codes
 # apart in an audit, and useless for finding the code (the index is a keyed HMAC).
@@ -34,6 +45,95 @@ def supplier_may_sell(*, supplier_id: int, today: date | None = None) -> bool:
         approved
         and supplier_authorisation_valid_until(supplier_id=supplier_id, today=today) is not None
     )
+
+
+@dataclass(frozen=True)
+class DefectRate:
+    """A supplier's codes delivered and claims opened in the defect window."""
+
+    supplier_id: int
+    delivered: int
+    claims: int
+
+    @property
+    def percent(self) -> Decimal | None:
+        """Claims per hundred codes delivered, to two places; None when nothing was delivered."""
+        if not self.delivered:
+            return None
+        return (Decimal(self.claims * 100) / self.delivered).quantize(
+            Decimal("0.01"), rounding=ROUND_HALF_UP
+        )
+
+    def reaches_threshold(
+        self, *, threshold_percent: Decimal | int | None = None, min_delivered: int | None = None
+    ) -> bool:
+        """At or above the threshold, with enough codes delivered to judge (exact arithmetic)."""
+        if threshold_percent is None:
+            threshold_percent = settings.KEYSHOP_SUPPLIER_DEFECT_RATE_THRESHOLD_PERCENT
+        if min_delivered is None:
+            min_delivered = settings.KEYSHOP_SUPPLIER_DEFECT_MIN_DELIVERED
+        if not self.delivered or self.delivered < min_delivered:
+            return False
+        return self.claims * 100 >= Decimal(str(threshold_percent)) * self.delivered
+
+
+def defect_window(*, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The defect window's start and end: the last KEYSHOP_SUPPLIER_DEFECT_WINDOW_DAYS."""
+    end = now or timezone.now()
+    return end - timedelta(days=settings.KEYSHOP_SUPPLIER_DEFECT_WINDOW_DAYS), end
+
+
+def supplier_defect_annotations(
+    *, supplier_ref: str, now: datetime | None = None
+) -> dict[str, Expression]:
+    """``defect_delivered`` and ``defect_claims`` for the supplier named by ``supplier_ref``.
+
+    Annotations (correlated aggregate subqueries) for a queryset of suppliers
+    (``"pk"``) or of rows pointing at one (``"supplier_id"``): the codes from the
+    supplier's batches delivered in the window, whatever their status now, and the
+    claims opened against those batches in the window. The one definition of both
+    figures; a list of any length costs one query.
+    """
+    start, end = defect_window(now=now)
+    delivered = (
+        Code.objects.filter(
+            batch__supplier_id=OuterRef(supplier_ref),
+            delivered_at__gte=start,
+            delivered_at__lte=end,
+        )
+        .order_by()
+        .values("batch__supplier_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    claims = (
+        SupplierClaim.objects.filter(
+            batch__supplier_id=OuterRef(supplier_ref), created_at__gte=start, created_at__lte=end
+        )
+        .order_by()
+        .values("batch__supplier_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return {
+        "defect_delivered": Coalesce(Subquery(delivered, output_field=IntegerField()), 0),
+        "defect_claims": Coalesce(Subquery(claims, output_field=IntegerField()), 0),
+    }
+
+
+def supplier_defect_rates(
+    *, supplier_ids: Iterable[int] | None = None, now: datetime | None = None
+) -> dict[int, DefectRate]:
+    """Each supplier's (or each of ``supplier_ids``') defect rate, in one query."""
+    suppliers = Supplier.objects.all()
+    if supplier_ids is not None:
+        suppliers = suppliers.filter(pk__in=list(supplier_ids))
+    rows = (
+        suppliers.order_by()
+        .annotate(**supplier_defect_annotations(supplier_ref="pk", now=now))
+        .values_list("pk", "defect_delivered", "defect_claims")
+    )
+    return {pk: DefectRate(pk, delivered, claims) for pk, delivered, claims in rows}
 
 
 def review_waiting_seconds(review: OrderReview, *, now: datetime | None = None) -> int:
@@ -103,3 +203,4 @@ def _csv_value(value: object) -> object:
     if isinstance(value, date):
         return value.isoformat()
     return value
+

@@ -95,3 +95,11 @@ def complaint_buyer_notify_task(complaint_id: int) -> None:
     from compliance.services.complaints import complaint_buyer_notify
 
     complaint_buyer_notify(complaint_id=complaint_id)
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def supplier_defect_flag_check_task(supplier_id: int) -> bool:
+    """After a supplier claim committed: flag the supplier if its defect rate is too high."""
+    from compliance.services.claims import supplier_defect_flag_check
+
+    return supplier_defect_flag_check(supplier_id=supplier_id)

@@ -8,6 +8,7 @@ the missing variable.
 """
 
 import secrets
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -443,3 +444,13 @@ KEYSHOP_ORDER_PAGE_LINKS = [("compliance:complaints", _("A code does not work? T
 KEYSHOP_COMPLAINT_FIRST_RESPONSE_HOURS = env.int(
     "KEYSHOP_COMPLAINT_FIRST_RESPONSE_HOURS", default=24
 )
+
+# Supplier claims and defect rates (docs/architecture.md, "Supplier claims and defect
+# rates"). A supplier's defect rate is the claims opened against its batches over the codes
+# delivered from them in the last WINDOW_DAYS; when a claim takes it to THRESHOLD_PERCENT or
+# more, with at least MIN_DELIVERED codes delivered, the supplier is flagged for review.
+KEYSHOP_SUPPLIER_DEFECT_WINDOW_DAYS = env.int("KEYSHOP_SUPPLIER_DEFECT_WINDOW_DAYS", default=90)
+KEYSHOP_SUPPLIER_DEFECT_RATE_THRESHOLD_PERCENT = env(
+    "KEYSHOP_SUPPLIER_DEFECT_RATE_THRESHOLD_PERCENT", cast=Decimal, default=Decimal(2)
+)
+KEYSHOP_SUPPLIER_DEFECT_MIN_DELIVERED = env.int("KEYSHOP_SUPPLIER_DEFECT_MIN_DELIVERED", default=50)

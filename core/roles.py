@@ -60,6 +60,10 @@ ROLES: dict[str, list[str]] = {
         "compliance.view_revocationcase",
         "compliance.change_revocationcase",
         "compliance.view_revocationcaseevent",
+        # Defective codes claimed back from suppliers: record the supplier's answer.
+        "compliance.view_supplierclaim",
+        "compliance.resolve_supplierclaim",
+        "compliance.view_supplierclaimevent",
         # Screening: the rules, the blocklist, and orders held for review.
         "compliance.view_screeningrule",
         "compliance.add_screeningrule",

@@ -1,4 +1,5 @@
 from compliance.models.batches import BatchCheck, BatchProvenance, CheckKind, CheckOutcome
+from compliance.models.claims import SupplierClaim, SupplierClaimEvent, SupplierClaimStatus
 from compliance.models.complaints import (
     Complaint,
     ComplaintEvent,
@@ -70,6 +71,9 @@ __all__ = [
     "RuleKind",
     "ScreeningDecision",
     "ScreeningRule",
+    "SupplierClaim",
+    "SupplierClaimEvent",
+    "SupplierClaimStatus",
     "SupplierDocument",
     "SupplierVetting",
     "SupplierVettingEvent",

@@ -30,6 +30,15 @@ class SupplierVetting(TimeStampedModel):
     )
     approved_at = models.DateTimeField(_("approved at"), null=True, blank=True)
     notes = models.TextField(_("notes"), blank=True)
+    # Set when a claim takes the supplier's defect rate over the threshold
+    # (compliance.services.claims); sales go on until an officer suspends it or clears this.
+    defect_flagged_at = models.DateTimeField(
+        _("flagged for review at"),
+        null=True,
+        blank=True,
+        help_text=_("Its defect rate reached the threshold; it is still selling."),
+    )
+    defect_flag_note = models.TextField(_("why flagged"), blank=True)
 
     class Meta:
         ordering = ["supplier__name"]

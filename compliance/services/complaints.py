@@ -39,6 +39,7 @@ from compliance.models import (
     ComplaintResolution,
     ComplaintStatus,
 )
+from compliance.services.claims import supplier_claims_open
 from compliance.services.refunds import refund_request
 from compliance.tasks import complaint_buyer_notify_task
 from core.audit import audit_record
@@ -293,6 +294,7 @@ def complaint_resolve_replace(
     if not old:
         raise Conflict(_("None of these codes is still delivered; refund instead."))
     new = [code_replace(code_id=code_id) for code_id in old]
+    supplier_claims_open(code_ids=old, complaint_id=complaint.pk, actor=actor)
     audit_record(
         action="complaint.replace",
         obj_type="compliance.complaint",
