@@ -1,4 +1,5 @@
-"""Reads of the compliance app: supplier standing, defect rates, review timers, provenance."""
+"""Reads of the compliance app: supplier standing, defect rates, review timers, provenance,
+and complaints as resellers see them."""
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -6,11 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.db.models import Count, Expression, IntegerField, OuterRef, Subquery
+from django.db.models import Count, Expression, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from compliance.models import (
+    Complaint,
     OrderReview,
     SupplierClaim,
     SupplierDocument,
@@ -18,6 +20,7 @@ from compliance.models import (
     VettingStatus,
 )
 from compliance.models.suppliers import AUTHORISATION_KINDS
+from core.errors import NotFound
 from fulfillment.models import Code, Supplier
 
 # Hex digits of the blind index shown as a code's fingerprint: enough to tell codes
@@ -204,3 +207,30 @@ def _csv_value(value: object) -> object:
         return value.isoformat()
     return value
 
+
+# --- complaints, as a reseller sees them through the API ---------------------------
+
+
+def reseller_complaints(
+    *, reseller_id: int, status: str = "", order_number: str = ""
+) -> QuerySet[Complaint]:
+    """The reseller's complaints, on its own orders only."""
+    complaints = Complaint.objects.filter(order__reseller_id=reseller_id).select_related("order")
+    if status:
+        complaints = complaints.filter(status=status)
+    if order_number:
+        complaints = complaints.filter(order__number=order_number)
+    return complaints.prefetch_related("codes")
+
+
+def reseller_complaint_get(*, reseller_id: int, complaint_id: int) -> Complaint:
+    """One of the reseller's complaints with its thread and evidence; another's is NotFound."""
+    complaint = (
+        reseller_complaints(reseller_id=reseller_id)
+        .prefetch_related("messages", "evidence")
+        .filter(pk=complaint_id)
+        .first()
+    )
+    if complaint is None:
+        raise NotFound()
+    return complaint

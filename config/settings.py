@@ -336,6 +336,9 @@ SPECTACULAR_SETTINGS.update(
             "WebhookEventTypeEnum": "shop.models.WebhookEventType",
             "LedgerKindEnum": "shop.models.LedgerKind",
             "ApiScopeEnum": "shop.models.ApiScope",
+            "ComplaintStatusEnum": "compliance.models.ComplaintStatus",
+            "ComplaintReasonEnum": "compliance.models.ComplaintReason",
+            "ComplaintResolutionEnum": "compliance.models.ComplaintResolution",
         },
     }
 )

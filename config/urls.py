@@ -15,6 +15,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("staff/", admin.site.urls),
     path("api/v1/", include("shop.api.urls")),
+    path("api/v1/", include("compliance.api.urls")),
     path("", include("compliance.urls")),
     path("", include("shop.urls")),
 ]

@@ -47,8 +47,9 @@ from core.errors import Conflict, IllegalTransition, InvalidInput
 from core.logging import redact
 from fulfillment.models import Code, CodeStatus
 from fulfillment.services.delivery import code_replace
-from shop.models import Order
+from shop.models import Order, WebhookEventType
 from shop.services.orders import order_access_link_create
+from shop.services.reseller_webhooks import reseller_order_event_announce
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +191,18 @@ def complaint_file(
     ).values_list("pk", flat=True)
     if not wanted or len(codes) != len(wanted):
         raise InvalidInput(_("Choose the codes of this order the complaint is about."))
+    pending = (
+        Complaint.objects.filter(order=order, status__in=UNRESOLVED, codes__in=wanted)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if pending is not None:
+        # One case per code at a time; this also makes a retried request harmless.
+        raise Conflict(
+            _("Complaint #%(id)d about these codes is still open: write there instead.")
+            % {"id": pending},
+            complaint_id=pending,
+        )
     checked = evidence_files_check(files)
     written: list[str] = []
     try:
@@ -345,11 +358,25 @@ def complaint_close(*, complaint_id: int, actor: AbstractBaseUser | None) -> Com
 def complaint_buyer_notify(*, complaint_id: int) -> None:
     """Email the buyer that staff answered or resolved their complaint, with a fresh link to it.
 
-    Resellers are told by webhook instead, so their orders get no email.
+    A reseller is told by the ``complaint.updated`` webhook instead (once per
+    complaint event) and reads the complaint through the API; no email.
     """
     complaint = Complaint.objects.select_related("order").get(pk=complaint_id)
     order = complaint.order
     if order.reseller_id is not None:
+        latest = complaint.events.order_by("-pk").values_list("pk", flat=True).first()
+        reseller_order_event_announce(
+            order_id=order.pk,
+            event_type=WebhookEventType.COMPLAINT_UPDATED,
+            source=f"complaint-event:{latest}",
+            data={
+                "complaint": {
+                    "id": complaint.pk,
+                    "status": complaint.status,
+                    "resolution": complaint.resolution,
+                }
+            },
+        )
         return
     token = order_access_link_create(order=order)
     with translation.override(order.language):

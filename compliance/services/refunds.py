@@ -13,6 +13,11 @@ currency's minor units) stays ``requested`` until a different member of staff
 approves it. The Stripe call carries the idempotency key
 ``keyshop-refund-<id>``: sending the same refund again cannot pay out twice.
 No lock is held during the call.
+
+A reseller's order was paid from its prepaid balance, not through Stripe: its
+refund, once approved, is credited to that balance at once
+(``shop.services.resellers.reseller_order_refund``, a ``refund`` ledger entry)
+and succeeds or fails in the same step, with the same code revocation.
 """
 
 import logging
@@ -31,7 +36,7 @@ from django.utils.translation import gettext_lazy
 from compliance.models import Refund, RefundEvent, RefundStatus
 from core.alerts import staff_alert_raise
 from core.audit import audit_record
-from core.errors import Conflict, IllegalTransition, InvalidInput
+from core.errors import Conflict, IllegalTransition, InvalidInput, KeyshopError
 from core.logging import redact
 from fulfillment.models import Code, CodeStatus
 from fulfillment.services.codes import RevocationCause, delivered_codes_revoke
@@ -39,6 +44,7 @@ from shop import stripe_gateway
 from shop.models import Order, OrderStatus, Payment, PaymentStatus, StripeEvent
 from shop.services.orders import ALLOWED_MOVES as ORDER_MOVES
 from shop.services.orders import order_transition, release_hold
+from shop.services.resellers import reseller_order_refund
 from shop.stripe_gateway import PaymentGatewayError, RefundInfo
 
 logger = logging.getLogger(__name__)
@@ -142,8 +148,10 @@ def refund_request(
     with transaction.atomic():
         # The order's lock serialises refunds of one order, so none is counted twice.
         order = Order.objects.select_for_update().get(pk=order_id)
-        payment = Payment.objects.filter(order=order).first()
-        if payment is None or payment.status != PaymentStatus.SUCCEEDED:
+        if (
+            order.reseller_id is None
+            and not Payment.objects.filter(order=order, status=PaymentStatus.SUCCEEDED).exists()
+        ):
             raise Conflict(_("This order has no Stripe payment to refund."))
         if source == "staff" and order.status not in STAFF_REFUNDABLE:
             raise Conflict(
@@ -218,6 +226,8 @@ def refund_submit(*, refund_id: int) -> Refund:
     refund = Refund.objects.select_related("order__payment").get(pk=refund_id)
     if refund.status != R.PENDING:
         return refund
+    if refund.order.reseller_id is not None:
+        return _refund_to_balance(refund_id=refund.pk)
     try:
         info = stripe_gateway.refund_create(
             payment_intent_id=refund.order.payment.stripe_payment_intent_id,
@@ -234,6 +244,26 @@ def refund_submit(*, refund_id: int) -> Refund:
     with transaction.atomic():
         Refund.objects.filter(pk=refund.pk, stripe_refund_id="").update(stripe_refund_id=info.id)
         return refund_apply_stripe(info=info, source="api")
+
+
+def _refund_to_balance(*, refund_id: int) -> Refund:
+    """A reseller paid from its balance, so the refund goes back there, at once and once."""
+    with transaction.atomic():
+        refund = Refund.objects.select_for_update().get(pk=refund_id)
+        if refund.status != R.PENDING:
+            return refund
+        try:
+            with transaction.atomic():
+                reseller_order_refund(
+                    order_id=refund.order_id,
+                    amount_minor=refund.amount_minor,
+                    # The reseller reads this in its ledger: no staff words in it.
+                    reason=f"refund #{refund.pk}",
+                    actor=refund.approved_by,
+                )
+        except KeyshopError as error:
+            return refund_fail(refund_id=refund.pk, failure_reason=error.message, source="balance")
+        return _refund_complete(refund, note="credited to the reseller's balance")
 
 
 @transaction.atomic

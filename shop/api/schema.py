@@ -14,7 +14,10 @@ ERROR_DESCRIPTIONS = {
     402: _("The balance or the daily spending limit does not cover the order."),
     403: _("The key lacks the scope, or the reseller account is suspended or not active."),
     404: _("Not found, or not yours."),
-    409: _("A conflict: out of stock, or an Idempotency-Key reused with another body."),
+    409: _(
+        "A conflict with the current state: out of stock, an Idempotency-Key reused "
+        "with another body, or a complaint that is already open or closed."
+    ),
     429: _("Too many requests for this key (see Retry-After)."),
     502: _("The payment service refused the request."),
     503: _("The payment service is not answering; try again."),

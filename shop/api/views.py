@@ -83,13 +83,13 @@ class ResellerApi(APIView):
         return paginator.get_paginated_response(data)
 
 
-def _valid(serializer_class, data) -> dict:
+def validated(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
 
 
-def _path_int(value: str) -> int:
+def path_int(value: str) -> int:
     """A path id; one that is not a number (or out of range) is simply not found."""
     if not value.isascii() or not value.isdigit() or int(value) > 2**63 - 1:
         raise NotFound()
@@ -103,7 +103,7 @@ def _path_uuid(value: str) -> uuid.UUID:
         raise NotFound() from None
 
 
-def _path_param(name: str, kind=OpenApiTypes.INT) -> OpenApiParameter:
+def path_param(name: str, kind=OpenApiTypes.INT) -> OpenApiParameter:
     return OpenApiParameter(name, kind, OpenApiParameter.PATH)
 
 
@@ -127,7 +127,7 @@ class ApplicationCreateApi(APIView):
         tags=["account"],
     )
     def post(self, request: Request) -> Response:
-        data = _valid(s.ApplicationCreateSerializer, request.data)
+        data = validated(s.ApplicationCreateSerializer, request.data)
         reseller = resellers.reseller_apply(
             name=data["name"],
             contact_email=data["contact_email"],
@@ -163,7 +163,7 @@ class CatalogueListApi(ResellerApi):
     )
     def get(self, request: Request) -> Response:
         """Products on sale with your price and live stock."""
-        filters = _valid(s.CatalogueFilterSerializer, request.query_params)
+        filters = validated(s.CatalogueFilterSerializer, request.query_params)
         paginator = ResellerCursorPagination()
         products = paginator.paginate_queryset(
             selectors.products_on_sale(**filters), request, view=self
@@ -197,7 +197,7 @@ class OrderListCreateApi(ResellerApi):
     )
     def get(self, request: Request) -> Response:
         """Your orders, newest first, without codes."""
-        filters = _valid(s.OrderFilterSerializer, request.query_params)
+        filters = validated(s.OrderFilterSerializer, request.query_params)
         return self._page(
             selectors.reseller_orders(reseller=self.reseller, **filters), s.OrderSerializer
         )
@@ -224,7 +224,7 @@ class OrderListCreateApi(ResellerApi):
         idempotency_key = request.headers.get("Idempotency-Key", "")
         if not idempotency_key:
             raise InvalidInput(str(_("The Idempotency-Key header is required.")))
-        data = _valid(s.OrderCreateSerializer, request.data)
+        data = validated(s.OrderCreateSerializer, request.data)
         order, created = resellers.reseller_order_place(
             reseller=self.reseller,
             idempotency_key=idempotency_key,
@@ -288,7 +288,7 @@ class LedgerListApi(ResellerApi):
     )
     def get(self, request: Request) -> Response:
         """Every movement of your balances, newest first; each balance is the sum of its entries."""
-        filters = _valid(s.LedgerFilterSerializer, request.query_params)
+        filters = validated(s.LedgerFilterSerializer, request.query_params)
         return self._page(
             selectors.reseller_ledger(reseller=self.reseller, **filters), s.LedgerEntrySerializer
         )
@@ -315,7 +315,7 @@ class TopUpListCreateApi(ResellerApi):
     )
     def post(self, request: Request) -> Response:
         """Start a top-up: pay its Stripe PaymentIntent; the balance is credited on success."""
-        data = _valid(s.TopUpCreateSerializer, request.data)
+        data = validated(s.TopUpCreateSerializer, request.data)
         top_up = resellers.balance_top_up_start(
             reseller=self.reseller, amount_minor=data["amount_minor"], currency=data["currency"]
         )
@@ -328,7 +328,7 @@ class TopUpDetailApi(ResellerApi):
 
     @extend_schema(
         operation_id="balance_top_ups_retrieve",
-        parameters=[_path_param("top_up_id", OpenApiTypes.UUID)],
+        parameters=[path_param("top_up_id", OpenApiTypes.UUID)],
         responses=s.TopUpSerializer,
         tags=["balance"],
     )
@@ -359,7 +359,7 @@ class ApiKeyListCreateApi(ResellerApi):
     )
     def post(self, request: Request) -> Response:
         """A new key with some or all of this key's scopes. The key is in this answer only."""
-        data = _valid(s.ApiKeyCreateSerializer, request.data)
+        data = validated(s.ApiKeyCreateSerializer, request.data)
         api_key, secret = resellers.api_key_create(
             reseller=self.reseller,
             name=data["name"],
@@ -375,23 +375,23 @@ class ApiKeyDetailApi(ResellerApi):
 
     @extend_schema(
         operation_id="keys_retrieve",
-        parameters=[_path_param("key_id")],
+        parameters=[path_param("key_id")],
         responses=s.ApiKeySerializer,
         tags=["keys"],
     )
     def get(self, request: Request, key_id: str) -> Response:
-        key = selectors.reseller_api_key_get(reseller=self.reseller, key_id=_path_int(key_id))
+        key = selectors.reseller_api_key_get(reseller=self.reseller, key_id=path_int(key_id))
         return Response(s.ApiKeySerializer(key).data)
 
     @extend_schema(
         operation_id="keys_revoke",
-        parameters=[_path_param("key_id")],
+        parameters=[path_param("key_id")],
         responses={204: None},
         tags=["keys"],
     )
     def delete(self, request: Request, key_id: str) -> Response:
         """Revoke a key (this one too, if you name it): it stops working at once."""
-        key = selectors.reseller_api_key_get(reseller=self.reseller, key_id=_path_int(key_id))
+        key = selectors.reseller_api_key_get(reseller=self.reseller, key_id=path_int(key_id))
         resellers.api_key_revoke(api_key_id=key.pk, by_key=self.api_key)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -424,7 +424,7 @@ class WebhookEndpointListCreateApi(ResellerApi):
     )
     def post(self, request: Request) -> Response:
         """Register an endpoint. Its signing secret is in this answer only."""
-        data = _valid(s.WebhookEndpointCreateSerializer, request.data)
+        data = validated(s.WebhookEndpointCreateSerializer, request.data)
         endpoint, secret = reseller_webhooks.webhook_endpoint_create(
             reseller=self.reseller,
             url=data["url"],
@@ -440,12 +440,12 @@ class WebhookEndpointDetailApi(ResellerApi):
 
     def _endpoint(self, endpoint_id: str):
         return selectors.reseller_webhook_endpoint_get(
-            reseller=self.reseller, endpoint_id=_path_int(endpoint_id)
+            reseller=self.reseller, endpoint_id=path_int(endpoint_id)
         )
 
     @extend_schema(
         operation_id="webhook_endpoints_retrieve",
-        parameters=[_path_param("endpoint_id")],
+        parameters=[path_param("endpoint_id")],
         responses=s.WebhookEndpointSerializer,
         tags=["webhooks"],
     )
@@ -454,20 +454,20 @@ class WebhookEndpointDetailApi(ResellerApi):
 
     @extend_schema(
         operation_id="webhook_endpoints_update",
-        parameters=[_path_param("endpoint_id")],
+        parameters=[path_param("endpoint_id")],
         request=s.WebhookEndpointUpdateSerializer,
         responses=s.WebhookEndpointSerializer,
         tags=["webhooks"],
     )
     def patch(self, request: Request, endpoint_id: str) -> Response:
         endpoint = self._endpoint(endpoint_id)
-        data = _valid(s.WebhookEndpointUpdateSerializer, request.data)
+        data = validated(s.WebhookEndpointUpdateSerializer, request.data)
         endpoint = reseller_webhooks.webhook_endpoint_update(endpoint=endpoint, **data)
         return Response(s.WebhookEndpointSerializer(endpoint).data)
 
     @extend_schema(
         operation_id="webhook_endpoints_delete",
-        parameters=[_path_param("endpoint_id")],
+        parameters=[path_param("endpoint_id")],
         responses={204: None},
         tags=["webhooks"],
     )
@@ -489,7 +489,7 @@ class WebhookDeliveryListApi(ResellerApi):
     )
     def get(self, request: Request) -> Response:
         """The delivery log, newest first."""
-        filters = _valid(s.WebhookDeliveryFilterSerializer, request.query_params)
+        filters = validated(s.WebhookDeliveryFilterSerializer, request.query_params)
         deliveries = selectors.reseller_webhook_deliveries(
             reseller=self.reseller,
             endpoint_id=filters.get("endpoint"),
@@ -504,14 +504,14 @@ class WebhookDeliveryDetailApi(ResellerApi):
 
     @extend_schema(
         operation_id="webhook_deliveries_retrieve",
-        parameters=[_path_param("delivery_id")],
+        parameters=[path_param("delivery_id")],
         responses=s.WebhookDeliveryDetailSerializer,
         tags=["webhooks"],
     )
     def get(self, request: Request, delivery_id: str) -> Response:
         """A delivery with every attempt made."""
         delivery = selectors.reseller_webhook_delivery_get(
-            reseller=self.reseller, delivery_id=_path_int(delivery_id)
+            reseller=self.reseller, delivery_id=path_int(delivery_id)
         )
         return Response(s.WebhookDeliveryDetailSerializer(delivery).data)
 
@@ -521,7 +521,7 @@ class WebhookDeliveryReplayApi(ResellerApi):
 
     @extend_schema(
         operation_id="webhook_deliveries_replay",
-        parameters=[_path_param("delivery_id")],
+        parameters=[path_param("delivery_id")],
         request=None,
         responses={202: s.WebhookDeliverySerializer},
         tags=["webhooks"],
@@ -529,7 +529,7 @@ class WebhookDeliveryReplayApi(ResellerApi):
     def post(self, request: Request, delivery_id: str) -> Response:
         """Send a delivery again now (same event id), with a fresh day of retries."""
         delivery = selectors.reseller_webhook_delivery_get(
-            reseller=self.reseller, delivery_id=_path_int(delivery_id)
+            reseller=self.reseller, delivery_id=path_int(delivery_id)
         )
         delivery = reseller_webhooks.webhook_delivery_replay(delivery=delivery)
         return Response(s.WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)

@@ -179,6 +179,7 @@ class ApiScope(models.TextChoices):
     BALANCE_TOP_UP = "balance:top_up", _("Start balance top-ups")
     WEBHOOKS_MANAGE = "webhooks:manage", _("Manage webhooks and read their deliveries")
     KEYS_MANAGE = "keys:manage", _("Create and revoke API keys")
+    COMPLAINTS = "complaints", _("File complaints about delivered codes and follow them")
 
 
 class ResellerApiKey(models.Model):
@@ -377,6 +378,7 @@ class WebhookEventType(models.TextChoices):
     ORDER_DELIVERED = "order.delivered", _("Order delivered")
     ORDER_REFUNDED = "order.refunded", _("Order refunded (fully or partly)")
     CODE_REVOKED = "code.revoked", _("Code revoked")
+    COMPLAINT_UPDATED = "complaint.updated", _("Complaint answered or resolved")
 
 
 class ResellerWebhookEndpoint(TimeStampedModel):

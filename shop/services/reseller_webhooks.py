@@ -233,6 +233,22 @@ def codes_revoked_announce(*, order_id: int, code_ids: Sequence[int], cause: str
     )
 
 
+@transaction.atomic
+def reseller_order_event_announce(
+    *, order_id: int, event_type: str, source: str, data: dict
+) -> int:
+    """Announce an event about a reseller order that a higher app raises (a complaint answered).
+
+    ``source`` names what caused it, once per endpoint; ``data`` is sent with the
+    order's facts added under ``order``. Nothing happens for a buyer's order.
+    """
+    order = _reseller_order(order_id)
+    if order is None:
+        return 0
+    data = {**data, "order": _order_payload(order, order.status)}
+    return _deliveries_create(order, event_type, [(source, data)])
+
+
 def _reseller_order(order_id: int) -> Order | None:
     return (
         Order.objects.filter(pk=order_id, reseller__isnull=False)

@@ -2,6 +2,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests.shop.api.factories import ResellerFactory, key_for
+from tests.shop.api.webhooks_support import Receiver
 
 
 @pytest.fixture
@@ -24,3 +25,17 @@ def client_for():
 @pytest.fixture
 def api(reseller, client_for) -> APIClient:
     return client_for(reseller)
+
+
+@pytest.fixture
+def receiver():
+    """``receiver(statuses=())``: a webhook receiver on 127.0.0.1, closed after the test."""
+    made: list[Receiver] = []
+
+    def start(statuses=()):
+        made.append(Receiver(list(statuses)))
+        return made[-1]
+
+    yield start
+    for r in made:
+        r.close()

@@ -1,4 +1,5 @@
-"""No reseller can read or touch another's orders, codes, ledger, keys, top-ups or webhooks."""
+"""No reseller can read or touch another's orders, codes, ledger, keys, top-ups, webhooks
+or complaints."""
 
 import uuid
 from datetime import timedelta
@@ -7,9 +8,12 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from fulfillment.models import CodeReveal
+from compliance.models import Complaint, ComplaintMessage
+from compliance.services.complaints import complaint_file
+from fulfillment.models import Code, CodeReveal
 from shop.models import (
     BalanceTopUp,
+    Order,
     ResellerApiKey,
     ResellerWebhookDelivery,
     ResellerWebhookEndpoint,
@@ -63,7 +67,16 @@ def theirs(client_for, django_capture_on_commit_callbacks):
         client_secret="pi_theirs_secret",
         status="succeeded",
     )
+    complaint = complaint_file(
+        order=Order.objects.get(number=order["number"]),
+        code_ids=Code.objects.filter(order_line__order__number=order["number"]).values_list(
+            "pk", flat=True
+        ),
+        reason="does_not_work",
+        description="Their complaint",
+    )
     return {
+        "complaint": complaint.pk,
         "order": order["number"],
         "key": api_key.pk,
         "endpoint": endpoint.pk,
@@ -88,6 +101,17 @@ def test_every_object_endpoint_answers_404_for_another_resellers_object(api, the
             "post",
             reverse("api:webhook_delivery_replay", kwargs={"delivery_id": theirs["delivery"]}),
         ),
+        ("get", reverse("complaints_api:complaint", kwargs={"complaint_id": theirs["complaint"]})),
+        (
+            "post",
+            reverse(
+                "complaints_api:complaint_messages", kwargs={"complaint_id": theirs["complaint"]}
+            ),
+        ),
+        (
+            "post",
+            reverse("complaints_api:order_complaints", kwargs={"number": theirs["order"]}),
+        ),
     ]
 
     answers = {(method, url): getattr(api, method)(url, {}, format="json") for method, url in calls}
@@ -98,6 +122,8 @@ def test_every_object_endpoint_answers_404_for_another_resellers_object(api, the
     assert ResellerApiKey.objects.filter(revoked_at__isnull=False).count() == revoked_before
     assert ResellerWebhookEndpoint.objects.filter(pk=theirs["endpoint"]).exists()
     assert ResellerWebhookDelivery.objects.get(pk=theirs["delivery"]).status == "failed"
+    assert not ComplaintMessage.objects.exists()
+    assert Complaint.objects.count() == 1
 
 
 def test_an_object_that_does_not_exist_gets_the_same_404(api):
@@ -108,6 +134,8 @@ def test_an_object_that_does_not_exist_gets_the_same_404(api):
         reverse("api:top_up", kwargs={"top_up_id": uuid.uuid4()}),
         reverse("api:top_up", kwargs={"top_up_id": "not-a-uuid"}),
         reverse("api:webhook_endpoint", kwargs={"endpoint_id": 2**70}),
+        reverse("complaints_api:complaint", kwargs={"complaint_id": 2**70}),
+        reverse("complaints_api:complaint", kwargs={"complaint_id": "not-a-number"}),
     ]
 
     answers = [api.get(url) for url in calls]
@@ -123,6 +151,7 @@ def test_lists_hold_only_the_callers_own_objects(api, reseller, theirs):
         "api:top_ups",
         "api:webhook_endpoints",
         "api:webhook_deliveries",
+        "complaints_api:complaints",
     ]
 
     results = {name: api.get(reverse(name)).json()["results"] for name in lists}

@@ -44,7 +44,7 @@ def test_the_schema_is_openapi_3_with_every_operation_and_the_error_shape(client
     }
     assert response.status_code == 200
     assert schema["openapi"].startswith("3.")
-    assert len(operations) == 23
+    assert len(operations) == 27
     assert ("POST", "/api/v1/orders/") in operations
     assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
     assert schema["components"]["schemas"]["Error"]["required"] == ["error"]

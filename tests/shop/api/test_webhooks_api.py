@@ -1,12 +1,6 @@
 """Webhooks to resellers, sent for real to a receiver on 127.0.0.1."""
 
-import hashlib
-import hmac
-import json
-import threading
-import time
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.conf import settings
@@ -26,59 +20,10 @@ from shop.services.reseller_webhooks import (
 )
 from tests.fulfillment.factories import codes_stock
 from tests.shop.api.factories import fund
+from tests.shop.api.webhooks_support import ENDPOINTS, register_endpoint, verify_signed
 from tests.shop.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
-
-ENDPOINTS = reverse("api:webhook_endpoints")
-
-
-class Receiver:
-    """An HTTP server on 127.0.0.1 that records requests and answers the given statuses."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = statuses
-        self.requests: list[dict] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append({"headers": dict(self.headers), "body": body})
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/keyshop-hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver():
-    made: list[Receiver] = []
-
-    def start(statuses=()):
-        made.append(Receiver(list(statuses)))
-        return made[-1]
-
-    yield start
-    for r in made:
-        r.close()
-
-
-def _register(api, url, event_types=("order.delivered", "order.refunded")) -> dict:
-    response = api.post(ENDPOINTS, {"url": url, "event_types": list(event_types)}, format="json")
-    assert response.status_code == 201, response.json()
-    return response.json()
 
 
 def _deliver_an_order(api, reseller, capture) -> str:
@@ -95,21 +40,11 @@ def _deliver_an_order(api, reseller, capture) -> str:
     return response.json()["number"]
 
 
-def _verify(secret: str, request: dict) -> dict:
-    """Check the signature as a reseller's receiver does; returns the event."""
-    fields = dict(part.split("=", 1) for part in request["headers"]["Keyshop-Signature"].split(","))
-    signed = f"{fields['t']}.".encode() + request["body"]
-    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    assert hmac.compare_digest(expected, fields["v1"])
-    assert abs(time.time() - int(fields["t"])) < 300
-    return json.loads(request["body"])
-
-
 def test_a_delivered_order_is_announced_signed_and_retried_after_a_failure(
     api, reseller, receiver, django_capture_on_commit_callbacks
 ):
     hook = receiver(statuses=[500, 200])
-    endpoint = _register(api, hook.url)
+    endpoint = register_endpoint(api, hook.url)
 
     number = _deliver_an_order(api, reseller, django_capture_on_commit_callbacks)
     delivery = ResellerWebhookDelivery.objects.get()
@@ -126,7 +61,7 @@ def test_a_delivered_order_is_announced_signed_and_retried_after_a_failure(
     assert queued == 1
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("succeeded", 2, 200)
     assert len(hook.requests) == 2
-    first, second = (_verify(endpoint["secret"], r) for r in hook.requests)
+    first, second = (verify_signed(endpoint["secret"], r) for r in hook.requests)
     assert first == second  # a retry is the same event
     assert first["id"] == str(delivery.event_id)
     assert first["type"] == "order.delivered"
@@ -142,7 +77,7 @@ def test_the_delivery_log_shows_every_attempt_and_a_replay_sends_the_same_event(
     api, reseller, receiver, django_capture_on_commit_callbacks
 ):
     hook = receiver(statuses=[503])
-    endpoint = _register(api, hook.url)
+    endpoint = register_endpoint(api, hook.url)
     _deliver_an_order(api, reseller, django_capture_on_commit_callbacks)
     delivery = ResellerWebhookDelivery.objects.get()
 
@@ -157,14 +92,14 @@ def test_the_delivery_log_shows_every_attempt_and_a_replay_sends_the_same_event(
     assert log["status"] == "succeeded"
     assert [(a["number"], a["status_code"]) for a in log["attempt_log"]] == [(1, 503), (2, 200)]
     assert log["attempt_log"][0]["error"] == "HTTP 503"
-    events = [_verify(endpoint["secret"], r)["id"] for r in hook.requests]
+    events = [verify_signed(endpoint["secret"], r)["id"] for r in hook.requests]
     assert events == [str(delivery.event_id)] * 2
     assert "secret" not in listed[0]
 
 
 def test_a_delivery_that_keeps_failing_gives_up_after_its_day(api, reseller, receiver):
     hook = receiver(statuses=[500] * 5)
-    _register(api, hook.url)
+    register_endpoint(api, hook.url)
     endpoint = ResellerWebhookEndpoint.objects.get()
     delivery = ResellerWebhookDelivery.objects.create(
         endpoint=endpoint,
@@ -196,7 +131,7 @@ def test_retries_back_off_exponentially_for_a_day():
 
 def test_a_delivery_not_due_or_already_sent_is_not_sent_again(api, reseller, receiver):
     hook = receiver()
-    _register(api, hook.url)
+    register_endpoint(api, hook.url)
     delivery = ResellerWebhookDelivery.objects.create(
         endpoint=ResellerWebhookEndpoint.objects.get(),
         event_type=WebhookEventType.ORDER_DELIVERED,
@@ -219,7 +154,7 @@ def test_only_subscribed_endpoints_and_reseller_orders_are_announced(
     api, reseller, receiver, django_capture_on_commit_callbacks
 ):
     hook = receiver()
-    _register(api, hook.url, event_types=["order.refunded"])
+    register_endpoint(api, hook.url, event_types=["order.refunded"])
     _deliver_an_order(api, reseller, django_capture_on_commit_callbacks)
     product = ProductFactory()
     codes_stock(product, 1)
@@ -264,7 +199,7 @@ def test_a_name_that_resolves_to_a_private_address_is_refused_when_sending(
 ):
     hook = receiver()
     port = hook.server.server_address[1]
-    _register(api, f"http://localhost:{port}/keyshop-hook")
+    register_endpoint(api, f"http://localhost:{port}/keyshop-hook")
     settings.KEYSHOP_RESELLER_WEBHOOK_ALLOW_PRIVATE_HOSTS = False
     delivery = ResellerWebhookDelivery.objects.create(
         endpoint=ResellerWebhookEndpoint.objects.get(),
@@ -283,7 +218,7 @@ def test_a_name_that_resolves_to_a_private_address_is_refused_when_sending(
 
 
 def test_endpoints_can_be_changed_and_deleted(api):
-    created = _register(api, "https://hooks.example/a")
+    created = register_endpoint(api, "https://hooks.example/a")
     url = reverse("api:webhook_endpoint", kwargs={"endpoint_id": created["id"]})
 
     changed = api.patch(url, {"is_active": False, "event_types": ["code.revoked"]}, format="json")
@@ -320,7 +255,7 @@ def test_a_code_revoked_by_staff_is_announced_once_with_its_cause(
     from fulfillment.services.codes import code_revoke
 
     hook = receiver()
-    endpoint = _register(api, hook.url, event_types=["code.revoked"])
+    endpoint = register_endpoint(api, hook.url, event_types=["code.revoked"])
     number, (first, second) = _deliver_two_codes(
         api, reseller, django_capture_on_commit_callbacks, ["REVOKE-ME-1", "REVOKE-ME-2"]
     )
@@ -330,7 +265,7 @@ def test_a_code_revoked_by_staff_is_announced_once_with_its_cause(
             code_revoke(code_id=first, actor=None, reason="publisher recalled it")
 
     assert len(hook.requests) == 1
-    event = _verify(endpoint["secret"], hook.requests[0])
+    event = verify_signed(endpoint["secret"], hook.requests[0])
     assert event["type"] == "code.revoked"
     assert event["data"]["code"] == {"id": first, "cause": "revoked_by_staff"}
     assert event["data"]["order"]["number"] == number
@@ -350,7 +285,7 @@ def test_codes_on_a_publisher_revocation_list_are_announced_to_the_reseller(
     from fulfillment.models import Code
 
     hook = receiver()
-    endpoint = _register(api, hook.url, event_types=["code.revoked", "order.delivered"])
+    endpoint = register_endpoint(api, hook.url, event_types=["code.revoked", "order.delivered"])
     _number, code_ids = _deliver_two_codes(
         api, reseller, django_capture_on_commit_callbacks, ["LISTED-AAA-1", "LISTED-AAA-2"]
     )
@@ -366,7 +301,7 @@ def test_codes_on_a_publisher_revocation_list_are_announced_to_the_reseller(
             actor=None,
         )
 
-    events = [_verify(endpoint["secret"], r) for r in hook.requests]
+    events = [verify_signed(endpoint["secret"], r) for r in hook.requests]
     assert [(e["type"], e["data"]["code"]) for e in events] == [
         ("code.revoked", {"id": code_ids[1], "cause": "publisher_revocation_list"})
     ]
@@ -378,7 +313,7 @@ def test_an_endpoint_not_subscribed_to_code_revoked_hears_nothing_of_it(
     from fulfillment.services.codes import code_revoke
 
     hook = receiver()
-    _register(api, hook.url, event_types=["order.refunded"])
+    register_endpoint(api, hook.url, event_types=["order.refunded"])
     _number, code_ids = _deliver_two_codes(
         api, reseller, django_capture_on_commit_callbacks, ["QUIET-0001", "QUIET-0002"]
     )
