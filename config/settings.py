@@ -301,6 +301,14 @@ KEYSHOP_EMAIL_INCLUDES_CODES = env.bool("KEYSHOP_EMAIL_INCLUDES_CODES", default=
 KEYSHOP_BATCH_RELEASE_CHECKS: list[str] = []
 # The largest supplier code file accepted, in bytes.
 KEYSHOP_IMPORT_MAX_BYTES = env.int("KEYSHOP_IMPORT_MAX_BYTES", default=200 * 1024 * 1024)
+# A batch still importing after this long lost its import (the task failed or was
+# lost): it is failed, hourly, and staff upload the file again. The largest file
+# imports in well under an hour.
+KEYSHOP_IMPORT_STUCK_HOURS = env.int("KEYSHOP_IMPORT_STUCK_HOURS", default=6)
+CELERY_BEAT_SCHEDULE["batches-stuck-importing-fail"] = {
+    "task": "fulfillment.tasks.batches_stuck_importing_fail_task",
+    "schedule": 3600.0,
+}
 CELERY_BEAT_SCHEDULE["deliveries-reconcile"] = {
     "task": "fulfillment.tasks.deliveries_reconcile_task",
     "schedule": 60.0,

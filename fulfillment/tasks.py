@@ -30,6 +30,13 @@ def order_deliver_task(order_id: int) -> str:
 
 
 @shared_task
+def batches_stuck_importing_fail_task() -> int:
+    from fulfillment.services.imports import batches_stuck_importing_fail
+
+    return batches_stuck_importing_fail()
+
+
+@shared_task
 def deliveries_reconcile_task() -> int:
     from fulfillment.services.delivery import deliveries_reconcile
 

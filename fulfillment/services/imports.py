@@ -23,6 +23,7 @@ import os
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import BinaryIO
@@ -35,8 +36,10 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, reset_queries, transaction
 from django.db.models import Count
 from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import IllegalTransition
 from fulfillment import vault
 from fulfillment.code_import import (
     Accepted,
@@ -351,6 +354,43 @@ def batch_import_stored(*, batch_id: int, stored_path: str, file_format: str) ->
     batch = batch_import(batch_id=batch_id, path_or_file=path, file_format=file_format)
     path.unlink(missing_ok=True)
     return batch
+
+
+def batches_stuck_importing_fail(*, now: datetime | None = None) -> int:
+    """Fail batches left ``importing`` for ``KEYSHOP_IMPORT_STUCK_HOURS``; returns how many.
+
+    An import is one transaction holding its batch's row lock, and a worker killed
+    mid-import has its task run again (acks_late). What is left ``importing`` after
+    hours is an import whose task failed on an unexpected error or was lost: its
+    batch holds no codes, so it fails with a message telling staff to upload the
+    file again, and the stored file, which holds codes in clear, is deleted. A
+    batch whose import is running now is locked and skipped (SKIP LOCKED).
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(hours=settings.KEYSHOP_IMPORT_STUCK_HOURS)
+    stale = Batch.objects.filter(status=BatchStatus.IMPORTING, updated_at__lt=cutoff)
+    failed = 0
+    for batch_id in stale.order_by("pk").values_list("pk", flat=True):
+        try:
+            with transaction.atomic():
+                idle = (
+                    Batch.objects.select_for_update(skip_locked=True)
+                    .filter(pk=batch_id, status=BatchStatus.IMPORTING)
+                    .exists()
+                )
+                if not idle:
+                    continue
+                _batch_fail(
+                    batch_id=batch_id,
+                    failure=_("The import did not finish. Upload the file again."),
+                    reason={"reason": "stuck"},
+                )
+        except IllegalTransition:
+            continue  # SQLite has no row locks: the import finished meanwhile
+        for leftover in _imports_dir().glob(f"batch-{batch_id}-*"):
+            leftover.unlink(missing_ok=True)
+        failed += 1
+    return failed
 
 
 # Reads for the admin's report and the command's summary. Neither holds a code.

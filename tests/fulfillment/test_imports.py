@@ -412,3 +412,35 @@ def test_batch_imported_is_sent_after_commit_only_for_an_imported_batch(
         batch_imported.disconnect(receiver)
 
     assert received == [(Batch, imported.pk)]
+
+
+def test_a_batch_left_importing_for_hours_is_failed_and_its_stored_file_deleted(settings, tmp_path):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from fulfillment.services.imports import batches_stuck_importing_fail
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    product = ProductFactory()
+    stuck, recent, imported = new_batch(product), new_batch(product), new_batch(product)
+    batch_import(batch_id=imported.pk, path_or_file=io.BytesIO(b"DONE-0001\n"), file_format="txt")
+    (tmp_path / "imports").mkdir()
+    left_over = tmp_path / "imports" / f"batch-{stuck.pk}-0123abcd"
+    left_over.write_bytes(b"CODE-IN-CLEAR-1\n")
+    kept = tmp_path / "imports" / f"batch-{recent.pk}-4567ef01"
+    kept.write_bytes(b"CODE-IN-CLEAR-2\n")
+    hours_ago = timezone.now() - timedelta(hours=settings.KEYSHOP_IMPORT_STUCK_HOURS, minutes=1)
+    Batch.objects.filter(pk__in=[stuck.pk, imported.pk]).update(updated_at=hours_ago)
+
+    failed = batches_stuck_importing_fail()
+    again = batches_stuck_importing_fail()
+
+    statuses = dict(Batch.objects.values_list("pk", "status"))
+    stuck.refresh_from_db()
+    assert (failed, again) == (1, 0)
+    assert statuses == {stuck.pk: "failed", recent.pk: "importing", imported.pk: "quarantined"}
+    assert stuck.failure == "The import did not finish. Upload the file again."
+    assert moves(stuck)[-1] == ("importing", "failed", stuck.failure)
+    assert not left_over.exists()
+    assert kept.exists()
