@@ -247,9 +247,10 @@ def raw_rate(run: Run, conn, category_id: int, supplier_id: int, seconds: float)
 
 def options(parser) -> None:
     parser.add_argument(
-        "--proposed",
+        "--close-connections",
         action="store_true",
-        help="measure the worker keeping its database connection (CELERY_DB_REUSE_MAX)",
+        help="measure the worker closing its database connection around every task, "
+        "as before CELERY_DB_REUSE_MAX was set (CELERY_DB_REUSE_MAX=0)",
     )
 
 
@@ -264,9 +265,9 @@ def body(run: Run) -> None:
     warm = size["web"] * 10  # requests that load each gunicorn worker's code before timing
     total = warm + sum(int(rate * size["seconds"]) for rate in size["rates"]) + size["burst"]
     with seed.connect(run) as conn:
-        if run.options.get("proposed"):
-            run.env["BENCH_CELERY_DB_REUSE_MAX"] = "1000"
-            say("# --proposed: CELERY_DB_REUSE_MAX = 1000 in the worker")
+        if run.options.get("close_connections"):
+            run.env["CELERY_DB_REUSE_MAX"] = "0"
+            say("# --close-connections: CELERY_DB_REUSE_MAX = 0 in the worker")
         category_id, supplier_id = seed.catalogue_basics(conn)
         baseline = raw_rate(run, conn, category_id, supplier_id, size["raw_seconds"])
         say(f"raw SQL allocation (4 processes, same run): {baseline:.0f} alloc/s")

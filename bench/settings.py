@@ -24,8 +24,3 @@ _RUN_ID = os.environ.get("BENCH_RUN_ID", "bench")
 # Redis db 5 is shared by runs: each keeps to its own queue and cache keys.
 CELERY_TASK_DEFAULT_QUEUE = f"bench-{_RUN_ID}"
 CACHES["default"]["KEY_PREFIX"] = _RUN_ID
-
-# bench.end_to_end --proposed: measure the worker keeping its database connection
-# (Celery's Django fix-up otherwise closes it before and after every task).
-if os.environ.get("BENCH_CELERY_DB_REUSE_MAX"):
-    CELERY_DB_REUSE_MAX = int(os.environ["BENCH_CELERY_DB_REUSE_MAX"])
