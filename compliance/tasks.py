@@ -103,3 +103,11 @@ def supplier_defect_flag_check_task(supplier_id: int) -> bool:
     from compliance.services.claims import supplier_defect_flag_check
 
     return supplier_defect_flag_check(supplier_id=supplier_id)
+
+
+@shared_task
+def overdue_alerts_refresh_task() -> dict:
+    from compliance.services.deadlines import overdue_alerts_refresh
+
+    alerts = overdue_alerts_refresh()
+    return {"raised": alerts.raised, "resolved": alerts.resolved}

@@ -323,6 +323,9 @@ CELERY_BEAT_SCHEDULE["deliveries-reconcile"] = {
 # recompute the hashes after altering an entry. Keep it for good: entries sealed
 # under another key no longer verify.
 AUDIT_HMAC_KEY = _dev_secret("AUDIT_HMAC_KEY")
+# Where each new staff alert (stuck delivery, low stock, overdue complaint, ...) is
+# emailed, comma-separated; empty: alerts are only shown in the admin and logged.
+KEYSHOP_STAFF_ALERT_EMAILS = env.list("KEYSHOP_STAFF_ALERT_EMAILS", default=[])
 # Seals new audit entries (gives them their place in the chain) every few seconds.
 CELERY_BEAT_SCHEDULE["audit-seal"] = {"task": "core.tasks.audit_seal_task", "schedule": 5.0}
 # The name authenticator apps show for a staff member's TOTP entry.
@@ -399,6 +402,12 @@ KEYSHOP_SCREENING_REFUSE_SCORE = env.int("KEYSHOP_SCREENING_REFUSE_SCORE", defau
 KEYSHOP_STRIPE_EVENT_HANDLERS["review.closed"] = "compliance.services.reviews.stripe_review_closed"
 # A held order waiting longer than this is shown as overdue in the review queue.
 KEYSHOP_REVIEW_SLA_MINUTES = env.int("KEYSHOP_REVIEW_SLA_MINUTES", default=240)
+# Complaints unanswered past their first-answer time and reviews past their SLA
+# raise staff alerts (compliance.services.deadlines).
+CELERY_BEAT_SCHEDULE["overdue-alerts-refresh"] = {
+    "task": "compliance.tasks.overdue_alerts_refresh_task",
+    "schedule": 10 * 60.0,
+}
 # Hashed IP addresses are erased after this many days (docs/privacy.md).
 KEYSHOP_PII_RETENTION_DAYS = env.int("KEYSHOP_PII_RETENTION_DAYS", default=90)
 # The largest supplier document (registration, authorisation) accepted, in bytes.

@@ -17,3 +17,11 @@ def audit_seal_task() -> int:
     except AuditChainBroken as broken:
         staff_alert_raise(kind="audit_chain_broken", subject="audit log", message=broken.message)
         return 0
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=8)
+def staff_alert_email_task(alert_id: int) -> bool:
+    # OSError covers an SMTP server that is down or refuses the connection.
+    from core.alerts import staff_alert_email
+
+    return staff_alert_email(alert_id=alert_id)
