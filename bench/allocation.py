@@ -74,14 +74,10 @@ EVENTS = (
 )
 DELIVERABLE = {"paid", "delivering", "awaiting_stock"}
 
-# The proposed design (docs/performance.md), measured in raw SQL: the product's
-# StockLevel row remembers where the queue's head was left (the last code taken),
-# is locked first, and the next pick starts there instead of walking the entries
-# of every code sold since the last VACUUM. Columns added to the bench database only.
-QUEUE_HEAD_COLUMNS = (
-    "ALTER TABLE fulfillment_stocklevel ADD COLUMN IF NOT EXISTS queue_batch_id bigint,"
-    " ADD COLUMN IF NOT EXISTS queue_code_id bigint"
-)
+# The queue head (docs/performance.md; fulfillment migration 0003), measured in raw
+# SQL: the product's StockLevel row remembers where the queue's head was left (the
+# last code taken), and the next pick starts there instead of walking the entries
+# of every code sold since the last VACUUM.
 STOCK_FIRST = (
     "UPDATE fulfillment_stocklevel SET codes_available = codes_available - %s,"
     " units_held = units_held - %s WHERE product_id = %s RETURNING queue_batch_id, queue_code_id"
@@ -464,7 +460,7 @@ def options(parser) -> None:
     parser.add_argument(
         "--proposed",
         action="store_true",
-        help="measure the proposed queue head too (raw SQL, columns added to the bench database)",
+        help="measure the raw SQL transaction with the queue head too",
     )
 
 
@@ -472,9 +468,6 @@ def body(run: Run) -> None:
     size = {**SIZES[run.size], **{k: v for k, v in run.options.items() if v is not None}}
     profiler = harness.Profiler(run)
     with seed.connect(run) as conn:
-        if size["proposed"]:
-            conn.execute(QUEUE_HEAD_COLUMNS)
-            say("# --proposed: queue-head columns added to fulfillment_stocklevel in this database")
         category_id, supplier_id = seed.catalogue_basics(conn)
         fresh = phase_fresh(run, conn, category_id, supplier_id, size)
 

@@ -25,6 +25,13 @@ class StockLevel(models.Model):
     low_stock_threshold = models.PositiveIntegerField(
         _("low-stock alert below"), default=10, help_text=_("Staff are alerted below this.")
     )
+    # Allocation's queue head: (batch id, code id) of a code it took last (or a few
+    # codes before the last, under concurrent deliveries), where the next pick starts,
+    # so it does not walk the dead index entries of every code sold since the last
+    # VACUUM. A hint, not a rule: codes behind it are still found, and NULL (also set
+    # when a batch is made sellable again) means "start from the oldest batch".
+    queue_batch_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    queue_code_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("stock level")

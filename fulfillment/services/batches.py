@@ -1,11 +1,12 @@
 """Writes on batches of stored codes: the batch pipeline and key rotation.
 
 A batch's codes are on sale exactly while the batch is sellable. Moving a batch
-to sellable flips its held-back codes to available and adds them to the
-product's ``StockLevel.codes_available``; moving it away flips the available
-ones back and subtracts them, in the same transaction, with conditional UPDATEs
-and ``F()``, so the counter always equals the number of available codes, even
-while orders are being delivered from the batch.
+to sellable flips its held-back codes to available, adds them to the product's
+``StockLevel.codes_available`` and resets the product's queue head (allocation's
+hint); moving it away flips the available ones back and subtracts them, in the
+same transaction, with conditional UPDATEs and ``F()``, so the counter always
+equals the number of available codes, even while orders are being delivered
+from the batch.
 """
 
 from functools import partial
@@ -124,16 +125,20 @@ def _codes_withhold(batch: Batch) -> None:
 
 
 def _stock_add(product_id: int, count: int) -> None:
-    if StockLevel.objects.filter(product_id=product_id).update(
-        codes_available=F("codes_available") + count
-    ):
+    # The codes made available may lie behind the queue head (an older batch made
+    # sellable again): the head goes back to NULL, so allocation starts from the
+    # oldest batch again and moves the head on from there.
+    added = {
+        "codes_available": F("codes_available") + count,
+        "queue_batch_id": None,
+        "queue_code_id": None,
+    }
+    if StockLevel.objects.filter(product_id=product_id).update(**added):
         return
     # The product's first sellable codes: its row does not exist yet. get_or_create
     # copes with a concurrent creation; the counter is still raised with F().
     StockLevel.objects.get_or_create(product_id=product_id)
-    StockLevel.objects.filter(product_id=product_id).update(
-        codes_available=F("codes_available") + count
-    )
+    StockLevel.objects.filter(product_id=product_id).update(**added)
 
 
 def batch_code_counts(*, batch_id: int) -> dict[str, int]:

@@ -7,8 +7,11 @@ delivered. A crash before commit leaves nothing behind and reconciliation
 retries; a crash after commit finds the order delivered. Codes are taken with
 ``SELECT … FOR UPDATE SKIP LOCKED`` from the head of the available-codes index,
 oldest sellable batch first, so concurrent deliveries of one product never
-wait on each other's codes and never take the same one. On SQLite, whose write
-transactions are serialised (IMMEDIATE), the same query is simply exclusive.
+wait on each other's codes and never take the same one. The pick starts at the
+queue head kept on the product's ``StockLevel`` row (where the last allocation
+left off), so it does not step over the dead index entries of every code sold
+since the last VACUUM. On SQLite, whose write transactions are serialised
+(IMMEDIATE), the same query is simply exclusive.
 """
 
 import logging
@@ -17,7 +20,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import BigIntegerField, BooleanField, Case, F, Q, Value, When
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -47,24 +51,89 @@ class DeliveryResult:
     codes_allocated: int
 
 
-def _allocate_line(line: OrderLine, now: datetime) -> int:
-    ids = list(
-        Code.objects.select_for_update(skip_locked=True)
-        .filter(product_id=line.product_id, status=CodeStatus.AVAILABLE)
-        .order_by("batch_id", "id")
-        .values_list("id", flat=True)[: line.quantity]
+def _queue_head(product_id: int) -> tuple[int, int] | None:
+    """Where the product's last allocation left its queue of codes: (batch id, code id).
+
+    Read without a lock: it is a hint (see ``StockLevel``), and the stock row is
+    locked later, by the counter update, in today's order of locks.
+    """
+    row = (
+        StockLevel.objects.filter(product_id=product_id)
+        .values_list("queue_batch_id", "queue_code_id")
+        .first()
     )
-    if len(ids) < line.quantity:
+    if row is None or row[0] is None or row[1] is None:
+        return None
+    return row[0], row[1]
+
+
+def _codes_pick(
+    product_id: int, quantity: int, head: tuple[int, int] | None
+) -> list[tuple[int, int]]:
+    """Lock up to ``quantity`` available codes, oldest batch first: [(batch id, code id)].
+
+    The pick starts after the queue head, so it does not walk the dead index entries
+    of the codes sold before it: PostgreSQL starts its scan of ``code_available_queue``
+    at the row comparison. When that finds too few, the rest come from the start of
+    the queue: codes behind the head, skipped while another delivery held them and
+    released by its rollback, or in a batch made sellable again since the head was read.
+    """
+    available = (
+        Code.objects.select_for_update(skip_locked=True)
+        .filter(product_id=product_id, status=CodeStatus.AVAILABLE)
+        .order_by("batch_id", "id")
+        .values_list("batch_id", "id")
+    )
+    if head is None:
+        return list(available[:quantity])
+    after_head = RawSQL("(batch_id, id) > (%s, %s)", head, output_field=BooleanField())
+    picked = list(available.filter(after_head)[:quantity])
+    if len(picked) < quantity:
+        behind = available.exclude(pk__in=[code_id for _batch_id, code_id in picked])
+        picked += list(behind[: quantity - len(picked)])
+    return picked
+
+
+def _queue_head_moved(head: tuple[int, int] | None, last: tuple[int, int]) -> dict[str, Case]:
+    """The head's part of the counter update: to ``last`` if it is still at ``head``.
+
+    Compare and set: the head moves only if no one moved or reset it since this
+    delivery read it, and only forward. A release that reset it in the meantime
+    made codes available that this delivery's pick could not see; moving the head
+    past them would sell them after newer ones. Concurrent deliveries that read the
+    same head leave it at the first one's last code: a few codes behind the front,
+    whose dead entries the next pick steps over.
+    """
+    if head is None:
+        still_there = Q(queue_batch_id__isnull=True)
+    elif last > head:
+        still_there = Q(queue_batch_id=head[0], queue_code_id=head[1])
+    else:  # every code came from behind the head
+        return {}
+    return {
+        column: Case(
+            When(still_there, then=Value(to)), default=F(column), output_field=BigIntegerField()
+        )
+        for column, to in zip(("queue_batch_id", "queue_code_id"), last, strict=True)
+    }
+
+
+def _allocate_line(line: OrderLine, now: datetime) -> int:
+    head = _queue_head(line.product_id)
+    picked = _codes_pick(line.product_id, line.quantity, head)
+    if len(picked) < line.quantity:
         raise _Shortage
-    Code.objects.filter(pk__in=ids).update(
+    Code.objects.filter(pk__in=[code_id for _batch_id, code_id in picked]).update(
         status=CodeStatus.DELIVERED, order_line=line, delivered_at=now
     )
-    # The order's hold becomes sold codes: both counters drop together.
+    # The order's hold becomes sold codes: both counters drop together. The queue head
+    # moves in the same statement, so a rollback takes it back with them.
     StockLevel.objects.filter(product_id=line.product_id).update(
         codes_available=F("codes_available") - line.quantity,
         units_held=F("units_held") - line.quantity,
+        **_queue_head_moved(head, max(picked)),
     )
-    return len(ids)
+    return len(picked)
 
 
 # The delivery gate, KEYSHOP_DELIVERY_GATE: the dotted path of a function
@@ -215,15 +284,11 @@ def code_replace(*, code_id: int) -> Code:
         product_id=old.product_id, codes_available__gt=F("units_held")
     ).update(codes_available=F("codes_available") - 1):
         raise OutOfStock()
-    new_id = (
-        Code.objects.select_for_update(skip_locked=True)
-        .filter(product_id=old.product_id, status=CodeStatus.AVAILABLE)
-        .order_by("batch_id", "id")
-        .values_list("id", flat=True)
-        .first()
-    )
-    if new_id is None:
+    # From the queue head like an allocation; the head stays where it is (a hint).
+    picked = _codes_pick(old.product_id, 1, _queue_head(old.product_id))
+    if not picked:
         raise OutOfStock()  # the counter's update rolls back with this transaction
+    [(_batch_id, new_id)] = picked
     Code.objects.filter(pk=old.pk).update(status=CodeStatus.DEFECTIVE)
     Code.objects.filter(pk=new_id).update(
         status=CodeStatus.DELIVERED, order_line_id=old.order_line_id, delivered_at=timezone.now()

@@ -1,12 +1,13 @@
 import multiprocessing
 import os
 import signal
+import time
 from contextlib import contextmanager
 
 import pytest
 from django.conf import settings
 from django.db import connection, connections
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from fulfillment import receivers
@@ -154,3 +155,57 @@ def test_workers_killed_mid_delivery_lose_nothing_after_reconciliation(in_proces
     assert Code.objects.filter(status="delivered").count() == 200
     emailed = OrderEvent.objects.filter(kind="email_delivered").values("order").distinct()
     assert emailed.count() == 200
+
+
+def _deliver_and_die_mid_allocation(order_id: int, point: str) -> str:
+    """Deliver, killed inside the allocation: its codes are locked, then released by the kill."""
+
+    def die(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if point == "after the pick":
+        pick = delivery._codes_pick
+
+        def pick_then_die(*args, **kwargs):
+            pick(*args, **kwargs)
+            time.sleep(0.5)  # while the others skip the locked codes and move the head past
+            die()
+
+        delivery._codes_pick = pick_then_die
+    elif point == "after the head moved":
+        delivery._low_stock_check = die
+    return order_deliver(order_id=order_id).status
+
+
+def _available_behind_the_head(product) -> int:
+    level = StockLevel.objects.get(product=product)
+    return Code.objects.filter(
+        Q(batch_id__lt=level.queue_batch_id)
+        | Q(batch_id=level.queue_batch_id, pk__lt=level.queue_code_id),
+        product=product,
+        status="available",
+    ).count()
+
+
+def test_codes_released_behind_the_queue_head_by_killed_workers_are_still_sold():
+    product = ProductFactory(max_per_order=1)
+    codes_stock(product, 200)
+    order_ids = _orders(product, 200)
+    with _no_delivery_handoff():
+        for order_id in order_ids:
+            order_mark_paid(order_id=order_id)
+    points = ["after the pick", "after the head moved", "no crash", "no crash"]
+    calls = [(order_id, points[n % 4]) for n, order_id in enumerate(order_ids)]
+
+    exit_codes = _each_in_its_own_process(_deliver_and_die_mid_allocation, calls, at_once=8)
+
+    assert exit_codes.count(-signal.SIGKILL) == 100 and exit_codes.count(0) == 100
+    assert Order.objects.filter(status="delivered").count() == 100
+    assert _available_behind_the_head(product) > 0  # the case this test is about
+    deliveries_reconcile(now=timezone.now() + timezone.timedelta(hours=1))
+
+    assert Order.objects.filter(status="delivered").count() == 200
+    _no_code_twice()
+    assert Code.objects.filter(status="delivered").count() == 200
+    level = StockLevel.objects.get(product=product)
+    assert (level.codes_available, level.units_held) == (0, 0)
