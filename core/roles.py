@@ -181,3 +181,21 @@ def roles_apply(*, apps=global_apps) -> list[RoleSync]:
         missing = sorted({name for name in names if name not in existing})
         results.append(RoleSync(role=role, granted=len(granted), missing=missing))
     return results
+
+
+def roles_apply_in_migration(apps) -> list[RoleSync]:
+    """``roles_apply`` from a data migration, with the permissions it needs created first.
+
+    Django creates permissions only after every migration has run, so a migration
+    that grants new ones (a new model's) creates them for the apps migrated so far.
+    """
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        # create_permissions skips app configs without a models module, which the
+        # migration's historical app configs never have.
+        models_module = getattr(app_config, "models_module", None)
+        app_config.models_module = models_module or True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = models_module
+    return roles_apply(apps=apps)

@@ -43,11 +43,10 @@ from fulfillment.code_import import (
     code_file_parse,
 )
 from fulfillment.models import Code, CodeStatus
-from fulfillment.services.codes import RevocationCause, codes_withdraw
+from fulfillment.services.codes import RevocationCause, codes_withdraw, revoked_codes_announce
 from shop.models import Order, OrderEvent, Product
 from shop.services.emails import order_link
 from shop.services.orders import order_access_link_create
-from shop.tasks import reseller_codes_revoked_announce_task
 
 logger = logging.getLogger(__name__)
 
@@ -129,16 +128,7 @@ def revocation_list_import(
     )
     for order_id in sorted(codes_hit):
         transaction.on_commit(partial(revocation_buyer_notify_task.delay, order_id))
-    reseller_orders = Order.objects.filter(pk__in=codes_hit, reseller__isnull=False)
-    for order_id in reseller_orders.values_list("pk", flat=True):
-        transaction.on_commit(
-            partial(
-                reseller_codes_revoked_announce_task.delay,
-                order_id,
-                codes_hit[order_id],
-                str(RevocationCause.PUBLISHER),
-            )
-        )
+    revoked_codes_announce(codes_hit, cause=RevocationCause.PUBLISHER)
     logger.info(
         "revocation list %s: %d listed, %d available and %d held-back codes withdrawn, "
         "%d delivered codes",

@@ -99,17 +99,22 @@ def delivered_codes_revoke(
         reason=reason or cause,
         data={"code_ids": revoked, "order_ids": sorted(by_order), "cause": str(cause)},
     )
-    reseller_orders = Order.objects.filter(pk__in=by_order, reseller__isnull=False)
+    revoked_codes_announce(by_order, cause=cause)
+    return revoked
+
+
+def revoked_codes_announce(codes_by_order: dict[int, list[int]], *, cause: RevocationCause) -> None:
+    """After commit, have the shop send ``code.revoked`` for the orders a reseller placed."""
+    reseller_orders = Order.objects.filter(pk__in=codes_by_order, reseller__isnull=False)
     for order_id in reseller_orders.values_list("pk", flat=True):
         transaction.on_commit(
             partial(
                 reseller_codes_revoked_announce_task.delay,
                 order_id,
-                by_order[order_id],
+                codes_by_order[order_id],
                 str(cause),
             )
         )
-    return revoked
 
 
 REVOCABLE = {CodeStatus.AVAILABLE, CodeStatus.HELD_BACK, CodeStatus.DELIVERED}
